@@ -1,0 +1,282 @@
+/**
+ * The FHIR REST interactions, independent of the HTTP framework: a request (method, path under the base,
+ * query pairs, the few headers FHIR uses, parsed body) in, a response (status, JSON text, headers) out.
+ * Fastify calls it for HTTP; the bundle processor calls it for each transaction or batch entry.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Database, Queryable } from '../db/database.ts';
+import { bundleJson, type EntryText } from '../fhir/bundle-json.ts';
+import { capabilityStatement } from '../fhir/capability.ts';
+import { allOk, badRequest, FhirError, issue, notSupported, outcome, preconditionFailed } from '../fhir/outcome.ts';
+import { parseSearch, type SearchRequest } from '../fhir/search-parser.ts';
+import { applyView } from '../fhir/summary.ts';
+import { validateResource } from '../fhir/validate.ts';
+import { processBundle } from '../store/bundle.ts';
+import { everything } from '../store/everything.ts';
+import { type Hit, search } from '../store/search.ts';
+import * as store from '../store/store.ts';
+
+export interface FhirRequest {
+  method: string;
+  /** Path under the FHIR base, without leading slash: "Patient/1/_history". */
+  path: string;
+  query: [string, string][];
+  ifMatch?: string;
+  ifNoneExist?: string;
+  prefer?: string;
+  body?: unknown;
+  /** Transaction entries: the id chosen for a POST before the bundle ran (its urn:uuid references point to it). */
+  assignedId?: string;
+}
+
+export interface FhirResponse {
+  status: number;
+  body?: string;
+  headers: Record<string, string>;
+  /** The resource written or read, for bundle responses. */
+  stored?: store.Stored;
+}
+
+export interface Context {
+  db: Database;
+  /** Where to run: the database itself, or an open transaction. */
+  q: Queryable;
+  baseUrl: string;
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): FhirResponse => ({ status, body: JSON.stringify(body), headers });
+
+function resourceHeaders(ctx: Context, s: store.Stored): Record<string, string> {
+  return {
+    ETag: `W/"${s.version}"`,
+    'Last-Modified': new Date(s.lastUpdated).toUTCString(),
+    Location: `${ctx.baseUrl}/${s.type}/${s.id}/_history/${s.version}`,
+  };
+}
+
+function preferReturn(prefer?: string): 'minimal' | 'representation' | 'OperationOutcome' {
+  const m = /return=(minimal|representation|OperationOutcome)/.exec(prefer ?? '');
+  return (m?.[1] as 'minimal' | 'representation' | 'OperationOutcome') ?? 'representation';
+}
+
+function writeResponse(ctx: Context, req: FhirRequest, status: number, s: store.Stored, message: string): FhirResponse {
+  const headers = resourceHeaders(ctx, s);
+  if (status === 200) delete headers.Location;
+  const ret = preferReturn(req.prefer);
+  if (ret === 'minimal') return { status, headers, stored: s };
+  if (ret === 'OperationOutcome') return { ...json(status, allOk(message), headers), stored: s };
+  return { status, body: s.json, headers, stored: s };
+}
+
+function asResource(body: unknown): store.Resource {
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw badRequest('The request body must be a FHIR resource (a JSON object with a resourceType).');
+  const r = body as store.Resource;
+  if (typeof r.resourceType !== 'string') throw badRequest('The request body has no resourceType.', 'resourceType');
+  return r;
+}
+
+function lenient(prefer?: string): boolean {
+  return /handling=lenient/.test(prefer ?? '');
+}
+
+/** Conditional operations: the ids of live resources of `type` matching `query` (at most 2 asked). */
+async function matchIds(ctx: Context, type: string, query: [string, string][]): Promise<string[]> {
+  if (!query.length) throw badRequest(`A conditional ${type} operation needs search criteria.`);
+  const req = parseSearch(type, query);
+  req.count = 2;
+  const res = await search(ctx.q, req);
+  return res.matches.map((m) => m.id);
+}
+
+export async function route(ctx: Context, req: FhirRequest): Promise<FhirResponse> {
+  const seg = req.path.split('/').filter(Boolean);
+  const method = req.method.toUpperCase();
+  const [type, id, op, vid] = seg;
+
+  if (seg.length === 0) {
+    if (method === 'POST') return processBundle(ctx, req.body, route, { prefer: req.prefer });
+    throw notSupported('Searching across all types is not supported: search one type, e.g. GET Patient?name=smith.');
+  }
+  if (type === 'metadata' && seg.length === 1 && method === 'GET') return json(200, capabilityStatement(ctx.baseUrl));
+  if (type === '_history' && seg.length === 1 && method === 'GET') return historyResponse(ctx, req, {});
+
+  store.assertType(type);
+  if (seg.length === 1) {
+    if (method === 'GET') return searchResponse(ctx, req, parseSearch(type, req.query, { lenient: lenient(req.prefer) }));
+    if (method === 'POST') return createInteraction(ctx, req, type);
+    if (method === 'PUT') {
+      const ids = await matchIds(ctx, type, req.query);
+      if (ids.length > 1) throw preconditionFailed(`The conditional update matched ${ids.length} or more ${type} resources; make the criteria more specific.`);
+      const resource = asResource(req.body);
+      if (ids.length === 1 && resource.id && resource.id !== ids[0]) throw badRequest(`The body's id "${resource.id}" is not the id of the matched resource.`);
+      const r = await store.update(ctx.q, type, ids[0] ?? resource.id ?? randomUUID(), resource, { ifMatch: req.ifMatch });
+      return writeResponse(ctx, req, ids.length ? r.status : 201, r.stored, 'Updated.');
+    }
+    if (method === 'DELETE') {
+      const ids = await matchIds(ctx, type, req.query);
+      if (ids.length > 1) throw preconditionFailed(`The conditional delete matched ${ids.length} or more ${type} resources; Hale deletes one at a time.`);
+      if (ids.length) await store.remove(ctx.q, type, ids[0]);
+      return json(200, allOk(ids.length ? `Deleted ${type}/${ids[0]}.` : 'Nothing matched; nothing deleted.'));
+    }
+  }
+  if (seg.length === 2) {
+    if (id === '_search' && method === 'POST') return searchResponse(ctx, req, parseSearch(type, req.query, { lenient: lenient(req.prefer) }));
+    if (id === '_history' && method === 'GET') return historyResponse(ctx, req, { type });
+    if (id === '$validate' && method === 'POST') return validateInteraction(req);
+    store.assertId(id);
+    if (method === 'GET') {
+      const s = await store.read(ctx.q, type, id);
+      const headers = resourceHeaders(ctx, s);
+      delete headers.Location;
+      return { status: 200, body: viewOf(s.json, req), headers, stored: s };
+    }
+    if (method === 'PUT') {
+      const r = await store.update(ctx.q, type, id, asResource(req.body), { ifMatch: req.ifMatch });
+      return writeResponse(ctx, req, r.status, r.stored, r.status === 201 ? 'Created.' : 'Updated.');
+    }
+    if (method === 'PATCH') {
+      const r = await store.patch(ctx.q, type, id, req.body, { ifMatch: req.ifMatch });
+      return writeResponse(ctx, req, 200, r.stored, 'Patched.');
+    }
+    if (method === 'DELETE') {
+      const s = await store.remove(ctx.q, type, id, { ifMatch: req.ifMatch });
+      return {
+        ...json(200, allOk(s ? `Deleted ${type}/${id}.` : `${type}/${id} did not exist; nothing deleted.`)),
+        headers: s ? { ETag: `W/"${s.version}"` } : {},
+      };
+    }
+  }
+  if (seg.length >= 3) {
+    store.assertId(id);
+    if (op === '_history' && seg.length === 3 && method === 'GET') return historyResponse(ctx, req, { type, id });
+    if (op === '_history' && seg.length === 4 && method === 'GET') {
+      const s = await store.vread(ctx.q, type, id, vid);
+      const headers = resourceHeaders(ctx, s);
+      delete headers.Location;
+      return { status: 200, body: s.json, headers, stored: s };
+    }
+    if (op === '$everything' && type === 'Patient' && seg.length === 3 && (method === 'GET' || method === 'POST')) {
+      await store.read(ctx.q, 'Patient', id);
+      const page = await everything(ctx.q, id, req.query);
+      return bundleResponse(
+        ctx,
+        req,
+        'searchset',
+        page.hits.map((h) => ({ ...h, mode: 'match' as const })),
+        page.total,
+        page.next,
+      );
+    }
+    if (op === '$validate' && seg.length === 3 && method === 'POST') return validateInteraction(req);
+  }
+  throw new FhirError(method === 'GET' || method === 'POST' ? 404 : 405, [
+    issue('error', 'not-supported', `${method} ${req.path} is not a FHIR interaction Hale supports. See /metadata.`),
+  ]);
+}
+
+async function createInteraction(ctx: Context, req: FhirRequest, type: string): Promise<FhirResponse> {
+  const resource = asResource(req.body);
+  if (resource.resourceType !== type) throw badRequest(`The body is a ${resource.resourceType} but the URL is for ${type}.`, 'resourceType');
+  if (req.ifNoneExist) {
+    const query = [...new URLSearchParams(req.ifNoneExist.replace(/^.*\?/, ''))];
+    const ids = await matchIds(ctx, type, query);
+    if (ids.length > 1) throw preconditionFailed(`If-None-Exist matched ${ids.length} or more ${type} resources; make the criteria more specific.`);
+    if (ids.length === 1) {
+      const s = await store.read(ctx.q, type, ids[0]);
+      return writeResponse(ctx, req, 200, s, `${type}/${s.id} already exists; nothing created.`);
+    }
+  }
+  const { id: _ignored, ...rest } = resource;
+  const r = await store.create(ctx.q, rest as store.Resource, { id: req.assignedId });
+  return writeResponse(ctx, req, 201, r.stored, `Created ${type}/${r.stored.id}.`);
+}
+
+function validateInteraction(req: FhirRequest): FhirResponse {
+  let resource = req.body as store.Resource;
+  if (resource?.resourceType === 'Parameters') {
+    const p = (resource as { parameter?: { name: string; resource?: unknown }[] }).parameter?.find((x) => x.name === 'resource');
+    resource = p?.resource as store.Resource;
+  }
+  const issues = validateResource(resource);
+  if (!issues.length) return json(200, allOk('The resource is valid.'));
+  const failed = issues.some((i) => i.severity === 'error' || i.severity === 'fatal');
+  return json(failed ? 400 : 200, outcome(issues));
+}
+
+function viewOf(text: string, req: FhirRequest): string {
+  const summary = req.query.find(([k]) => k === '_summary')?.[1];
+  const elements = req.query.find(([k]) => k === '_elements')?.[1];
+  if (!summary && !elements) return text;
+  return applyView(text, summary, elements?.split(','));
+}
+
+function selfUrl(ctx: Context, req: FhirRequest, query: [string, string][]): string {
+  const qs = new URLSearchParams(query).toString();
+  return `${ctx.baseUrl}/${req.path}${qs ? `?${qs}` : ''}`;
+}
+
+async function searchResponse(ctx: Context, req: FhirRequest, parsed: SearchRequest): Promise<FhirResponse> {
+  const res = await search(ctx.q, parsed);
+  const view = (h: Hit) => (parsed.summary || parsed.elements ? { ...h, json: applyView(h.json, parsed.summary, parsed.elements) } : h);
+  const hits = [...res.matches.map((h) => ({ ...view(h), mode: 'match' as const })), ...res.included.map((h) => ({ ...view(h), mode: 'include' as const }))];
+  const extra: EntryText[] = parsed.ignored.length
+    ? [{ resource: JSON.stringify(outcome(parsed.ignored.map((m) => issue('warning', 'not-supported', `Ignored ${m}`)))), search: { mode: 'outcome' } }]
+    : [];
+  return bundleResponse(ctx, req, 'searchset', hits, res.total, res.next, extra);
+}
+
+function bundleResponse(
+  ctx: Context,
+  req: FhirRequest,
+  type: 'searchset' | 'history',
+  hits: (Hit & { mode: 'match' | 'include' })[],
+  total: number | undefined,
+  next: string | undefined,
+  extra: EntryText[] = [],
+): FhirResponse {
+  const query = req.query.filter(([k]) => k !== '_cursor');
+  const links = [{ relation: 'self', url: selfUrl(ctx, req, req.query) }];
+  if (next) links.push({ relation: 'next', url: selfUrl(ctx, req, [...query, ['_cursor', next]]) });
+  const entries: EntryText[] = hits.map((h) => ({ fullUrl: `${ctx.baseUrl}/${h.type}/${h.id}`, resource: h.json, search: { mode: h.mode } }));
+  return { status: 200, body: bundleJson({ type, total, links, entries: [...entries, ...extra] }, randomUUID()), headers: {} };
+}
+
+async function historyResponse(ctx: Context, req: FhirRequest, where: { type?: string; id?: string }): Promise<FhirResponse> {
+  let count = 50;
+  let since: string | undefined;
+  let before: store.HistoryQuery['before'];
+  for (const [k, v] of req.query) {
+    if (k === '_count') {
+      count = Number(v);
+      if (!Number.isInteger(count) || count < 1) throw badRequest('_count must be a positive whole number.', '_count');
+      count = Math.min(count, 1000);
+    } else if (k === '_since') {
+      if (Number.isNaN(Date.parse(v))) throw badRequest(`_since "${v}" is not an instant such as 2024-01-31T12:00:00Z.`, '_since');
+      since = new Date(v).toISOString();
+    } else if (k === '_cursor') {
+      const [lastUpdated, hid] = Buffer.from(v, 'base64url').toString('utf8').split('|');
+      if (!lastUpdated || !/^\d+$/.test(hid ?? '')) throw badRequest('The _cursor of this page link is not valid.', '_cursor');
+      before = { lastUpdated, hid };
+    } else if (k !== '_format' && k !== '_pretty') throw badRequest(`"${k}" is not a history parameter (use _count, _since).`, k);
+  }
+  if (where.id)
+    await store.current(ctx.q, where.type as string, where.id).then((c) => {
+      if (!c) throw new FhirError(404, [issue('error', 'not-found', `${where.type}/${where.id} does not exist.`)]);
+    });
+  const rows = await store.history(ctx.q, { ...where, count, since, before });
+  const page = rows.slice(0, count);
+  const entries: EntryText[] = page.map((h) => ({
+    fullUrl: `${ctx.baseUrl}/${h.type}/${h.id}`,
+    resource: h.deleted ? undefined : h.json,
+    request: { method: h.method === 'PATCH' ? 'PUT' : h.method, url: h.method === 'POST' ? h.type : `${h.type}/${h.id}` },
+    response: { status: h.deleted ? '204' : h.version === 1 ? '201' : '200', etag: `W/"${h.version}"`, lastModified: h.lastUpdated },
+  }));
+  const links = [{ relation: 'self', url: selfUrl(ctx, req, req.query) }];
+  if (rows.length > count) {
+    const last = page[page.length - 1];
+    const cursor = Buffer.from(`${last.lastUpdated}|${last.hid}`).toString('base64url');
+    links.push({ relation: 'next', url: selfUrl(ctx, req, [...req.query.filter(([k]) => k !== '_cursor'), ['_cursor', cursor]]) });
+  }
+  return { status: 200, body: bundleJson({ type: 'history', links, entries }, randomUUID()), headers: {} };
+}

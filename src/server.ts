@@ -1,0 +1,49 @@
+/**
+ * Starting Hale: configuration → database (migrated) → HTTP app → listen.
+ */
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './api/app.ts';
+import type { Config } from './config.ts';
+import { type Database, describeDatabase, openDatabase } from './db/database.ts';
+import { migrate } from './db/migrate.ts';
+import { definitions } from './fhir/definitions.ts';
+
+export interface Running {
+  app: FastifyInstance;
+  db: Database;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, log: (line: string) => void = () => {}): Promise<Running> {
+  const t0 = performance.now();
+  definitions(); // load (or compile once) the R4 definitions before taking traffic
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const applied = await migrate(db);
+    if (applied.length) log(`Applied migrations: ${applied.join(', ')}`);
+    const app = await buildApp({ db, config, log: process.env.HALE_LOG_REQUESTS === 'true' ? log : (l) => l.startsWith('error') && log(l) });
+    await app.listen({ port: config.port, host: config.host });
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    const url = `http://localhost:${port}`;
+    log(`Hale is running at ${url} (FHIR API: ${url}/fhir/R4), ${describeDatabase({ url: config.databaseUrl, dataDir: config.dataDir })}.`);
+    log(`Listening on ${config.host} only (loopback) until sign-in and access control are in place.`);
+    log(`Started in ${Math.round(performance.now() - t0)} ms.`);
+    let closed = false;
+    return {
+      app,
+      db,
+      url,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await app.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * Transaction and batch Bundles.
+ * - transaction: all or nothing, in one database transaction; entries run in the spec's order
+ *   (DELETE, POST, PUT/PATCH, GET), urn:uuid fullUrls become the new resources' ids in every reference,
+ *   conditional references (Patient?identifier=…) resolve to exactly one resource or fail the bundle.
+ * - batch: each entry on its own; each entry's outcome is reported.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context, FhirRequest, FhirResponse } from '../api/fhir-router.ts';
+import { bundleJson, type EntryText } from '../fhir/bundle-json.ts';
+import { badRequest, FhirError, issue, outcome } from '../fhir/outcome.ts';
+import { parseSearch } from '../fhir/search-parser.ts';
+import { search } from './search.ts';
+import { ID_RE } from './store.ts';
+
+type Router = (ctx: Context, req: FhirRequest) => Promise<FhirResponse>;
+
+interface Entry {
+  index: number;
+  fullUrl?: string;
+  resource?: Record<string, unknown>;
+  method: string;
+  url: string;
+  ifMatch?: string;
+  ifNoneExist?: string;
+  /** Id chosen up front for a POST, so references to its fullUrl can be rewritten before anything runs. */
+  assignedId?: string;
+}
+
+const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+
+export interface BundleOptions {
+  /** Import mode: a POST whose fullUrl is urn:uuid:X becomes PUT Type/X, so re-importing changes nothing. */
+  postAsPut?: boolean;
+  prefer?: string;
+}
+
+function parseEntries(bundle: Record<string, unknown>): Entry[] {
+  const raw = bundle.entry ?? [];
+  if (!Array.isArray(raw)) throw badRequest('Bundle.entry must be an array.', 'Bundle.entry');
+  return raw.map((e: Record<string, unknown>, index) => {
+    const req = e?.request as Record<string, string> | undefined;
+    const where = `Bundle.entry[${index}]`;
+    if (!req || typeof req.method !== 'string' || typeof req.url !== 'string')
+      throw badRequest(`${where} has no request with method and url.`, `${where}.request`);
+    const method = req.method.toUpperCase();
+    if (!(method in ORDER))
+      throw badRequest(`${where}.request.method "${req.method}" is not GET, HEAD, POST, PUT, PATCH or DELETE.`, `${where}.request.method`);
+    let resource = e.resource as Record<string, unknown> | undefined;
+    if (method === 'PATCH' && resource?.resourceType === 'Binary' && typeof resource.data === 'string') {
+      // JSON Patch in a bundle travels as a Binary.
+      resource = JSON.parse(Buffer.from(resource.data as string, 'base64').toString('utf8'));
+    }
+    if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !resource)
+      throw badRequest(`${where} (${method}) has no resource.`, `${where}.resource`);
+    return {
+      index,
+      fullUrl: e.fullUrl as string | undefined,
+      resource,
+      method,
+      url: req.url.replace(/^\//, ''),
+      ifMatch: req.ifMatch,
+      ifNoneExist: req.ifNoneExist,
+    };
+  });
+}
+
+function splitUrl(url: string): { path: string; query: [string, string][] } {
+  const q = url.indexOf('?');
+  if (q < 0) return { path: url, query: [] };
+  return { path: url.slice(0, q), query: [...new URLSearchParams(url.slice(q + 1))] };
+}
+
+/** Replaces every Reference.reference found in `map` (fullUrl → Type/id), anywhere in the resource. */
+function rewriteReferences(node: unknown, map: Map<string, string>): void {
+  if (Array.isArray(node)) {
+    for (const n of node) rewriteReferences(n, map);
+  } else if (node && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    for (const [k, v] of Object.entries(o)) {
+      if (k === 'reference' && typeof v === 'string') {
+        const hit = map.get(v);
+        if (hit) o[k] = hit;
+      } else if (typeof v === 'object') rewriteReferences(v, map);
+    }
+  }
+}
+
+/** Resolves conditional references (Type?criteria) to the one resource they match. */
+async function resolveConditionalReferences(ctx: Context, node: unknown, where: string): Promise<void> {
+  const refs: Record<string, unknown>[] = [];
+  const walk = (n: unknown) => {
+    if (Array.isArray(n)) n.forEach(walk);
+    else if (n && typeof n === 'object') {
+      const o = n as Record<string, unknown>;
+      if (typeof o.reference === 'string' && /^[A-Z][A-Za-z]+\?/.test(o.reference)) refs.push(o);
+      for (const v of Object.values(o)) if (typeof v === 'object') walk(v);
+    }
+  };
+  walk(node);
+  for (const o of refs) {
+    const ref = o.reference as string;
+    const { path: type, query } = splitUrl(ref);
+    const req = parseSearch(type, query);
+    req.count = 2;
+    const res = await search(ctx.q, req);
+    if (res.matches.length !== 1) {
+      throw new FhirError(res.matches.length ? 412 : 404, [
+        issue(
+          'error',
+          res.matches.length ? 'multiple-matches' : 'not-found',
+          `${where}: the conditional reference ${ref} matched ${res.matches.length === 0 ? 'nothing' : 'more than one resource'}; it must match exactly one.`,
+        ),
+      ]);
+    }
+    o.reference = `${type}/${res.matches[0].id}`;
+  }
+}
+
+function responseEntry(ctx: Context, e: Entry, res: FhirResponse, withResource: boolean): EntryText {
+  const s = res.stored;
+  const text = `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trim();
+  const entry: EntryText = {
+    response: {
+      status: text,
+      ...(s && !s.deleted && e.method !== 'GET' ? { location: `${s.type}/${s.id}/_history/${s.version}` } : {}),
+      ...(res.headers.ETag ? { etag: res.headers.ETag } : {}),
+      ...(s ? { lastModified: s.lastUpdated } : {}),
+    },
+  };
+  if (s && !s.deleted) entry.fullUrl = `${ctx.baseUrl}/${s.type}/${s.id}`;
+  if (res.body && (withResource || e.method === 'GET')) entry.resource = res.body;
+  return entry;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  204: 'No Content',
+  400: 'Bad Request',
+  404: 'Not Found',
+  409: 'Conflict',
+  410: 'Gone',
+  412: 'Precondition Failed',
+  422: 'Unprocessable Entity',
+};
+
+function entryRequest(e: Entry, prefer?: string): FhirRequest {
+  const { path, query } = splitUrl(e.url);
+  return { method: e.method, path, query, ifMatch: e.ifMatch, ifNoneExist: e.ifNoneExist, body: e.resource, prefer, assignedId: e.assignedId };
+}
+
+export async function processBundle(ctx: Context, body: unknown, route: Router, opts: BundleOptions = {}): Promise<FhirResponse> {
+  const bundle = body as Record<string, unknown>;
+  if (bundle?.resourceType !== 'Bundle') throw badRequest('POST to the base URL takes a Bundle of type transaction or batch.', 'resourceType');
+  if (bundle.type !== 'transaction' && bundle.type !== 'batch')
+    throw badRequest(`Bundle.type must be transaction or batch (got ${JSON.stringify(bundle.type)}).`, 'Bundle.type');
+  const entries = parseEntries(bundle);
+  const withResource = /return=representation/.test(opts.prefer ?? '');
+  if (bundle.type === 'batch') return batch(ctx, entries, route, withResource, opts.prefer);
+  const responses = await ctx.db.transaction((tx) => transaction({ ...ctx, q: tx }, entries, route, opts));
+  const out = entries.map((e, i) => responseEntry(ctx, e, responses[i], withResource));
+  return { status: 200, body: bundleJson({ type: 'transaction-response', entries: out }, randomUUID()), headers: {} };
+}
+
+async function transaction(ctx: Context, entries: Entry[], route: Router, opts: BundleOptions): Promise<FhirResponse[]> {
+  const map = new Map<string, string>();
+  const fullUrls = new Set<string>();
+  for (const e of entries) {
+    if (e.fullUrl) {
+      if (fullUrls.has(e.fullUrl))
+        throw badRequest(`Bundle.entry[${e.index}]: fullUrl ${e.fullUrl} appears more than once.`, `Bundle.entry[${e.index}].fullUrl`);
+      fullUrls.add(e.fullUrl);
+    }
+    const type = splitUrl(e.url).path.split('/')[0];
+    if (e.method === 'POST') {
+      const uuid = e.fullUrl?.startsWith('urn:uuid:') ? e.fullUrl.slice(9) : undefined;
+      if (opts.postAsPut && uuid && ID_RE.test(uuid)) {
+        e.method = 'PUT';
+        e.url = `${type}/${uuid}`;
+        if (e.resource) e.resource.id = uuid;
+        e.ifNoneExist = undefined;
+        map.set(e.fullUrl as string, `${type}/${uuid}`);
+        continue;
+      }
+      if (e.ifNoneExist) {
+        const req = parseSearch(type, [...new URLSearchParams(e.ifNoneExist.replace(/^.*\?/, ''))]);
+        req.count = 2;
+        const found = await search(ctx.q, req);
+        if (found.matches.length > 1)
+          throw new FhirError(412, [issue('error', 'multiple-matches', `Bundle.entry[${e.index}]: ifNoneExist matched more than one ${type}.`)]);
+        if (found.matches.length === 1) {
+          if (e.fullUrl) map.set(e.fullUrl, `${type}/${found.matches[0].id}`);
+          continue; // the router will find the same match and answer 200
+        }
+      }
+      e.assignedId = randomUUID();
+      if (e.fullUrl) map.set(e.fullUrl, `${type}/${e.assignedId}`);
+    } else if (e.method === 'PUT' && e.fullUrl && !e.url.includes('?')) {
+      map.set(e.fullUrl, e.url.split('/').slice(0, 2).join('/'));
+    }
+  }
+  const order = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
+  const responses: FhirResponse[] = new Array(entries.length);
+  for (const e of order) {
+    const where = `Bundle.entry[${e.index}] (${e.method} ${e.url})`;
+    try {
+      if (e.resource) {
+        rewriteReferences(e.resource, map);
+        await resolveConditionalReferences(ctx, e.resource, where);
+      }
+      responses[e.index] = await route(ctx, entryRequest(e, opts.prefer));
+    } catch (err) {
+      if (err instanceof FhirError) {
+        throw new FhirError(
+          err.status,
+          err.issues.map((i) => ({ ...i, diagnostics: `${where}: ${i.diagnostics}` })),
+        );
+      }
+      throw err;
+    }
+  }
+  return responses;
+}
+
+async function batch(ctx: Context, entries: Entry[], route: Router, withResource: boolean, prefer?: string): Promise<FhirResponse> {
+  const out: EntryText[] = [];
+  for (const e of entries) {
+    try {
+      const req = entryRequest(e, prefer);
+      const res = e.method === 'GET' ? await route(ctx, req) : await ctx.db.transaction((tx) => route({ ...ctx, q: tx }, req));
+      out.push(responseEntry(ctx, e, res, withResource));
+    } catch (err) {
+      const fe = err instanceof FhirError ? err : new FhirError(500, 'The entry failed because of an internal error.', 'exception');
+      out.push({ response: { status: `${fe.status} ${STATUS_TEXT[fe.status] ?? ''}`.trim(), outcome: JSON.stringify(outcome(fe.issues)) } });
+    }
+  }
+  return { status: 200, body: bundleJson({ type: 'batch-response', entries: out }, randomUUID()), headers: {} };
+}

@@ -1,0 +1,154 @@
+/**
+ * Runs a parsed search: one query for the page (keyset-paged, so pages stay correct while others write),
+ * one for the total when asked, and one per _include/_revinclude level.
+ */
+import type { Queryable } from '../db/database.ts';
+import { badRequest } from '../fhir/outcome.ts';
+import type { IncludeSpec, SearchRequest } from '../fhir/search-parser.ts';
+import { compileFilter, Sql, sortExpression } from './search-sql.ts';
+
+export interface Hit {
+  rid: string;
+  type: string;
+  id: string;
+  json: string;
+}
+
+export interface SearchResult {
+  matches: Hit[];
+  included: Hit[];
+  total?: number;
+  /** Cursor for the next page, when there is one. */
+  next?: string;
+}
+
+interface Cursor {
+  k: string[];
+  rid: string;
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeCursor(s: string, keys: number): Cursor {
+  try {
+    const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
+    if (!Array.isArray(c.k) || c.k.length !== keys || !/^\d+$/.test(String(c.rid))) throw new Error('shape');
+    return c;
+  } catch {
+    throw badRequest('The _cursor of this page link is not valid for this search. Start the search again from its first page.', '_cursor');
+  }
+}
+
+/** The WHERE clause selecting the live resources of req.type that match every filter. */
+function whereClause(sql: Sql, req: SearchRequest, r: string): string {
+  const conds = [`${r}.type = ${sql.p(req.type)}`, `NOT ${r}.deleted`];
+  for (const f of req.filters) conds.push(compileFilter(sql, f, r, req.type));
+  return conds.join('\n  AND ');
+}
+
+export async function search(q: Queryable, req: SearchRequest): Promise<SearchResult> {
+  const result: SearchResult = { matches: [], included: [] };
+  if (req.total !== 'none' || req.summary === 'count') result.total = await count(q, req);
+  if (req.summary === 'count' || req.count === 0) return result;
+
+  const sql = new Sql();
+  const where = whereClause(sql, req, 'r');
+  const keys = req.sort.map((k) => ({ ...sortExpression(sql, k, 'r'), descending: k.descending }));
+  const cursor = req.cursor ? decodeCursor(req.cursor, keys.length) : undefined;
+  const limit = req.count + 1;
+  let text: string;
+  if (!keys.length) {
+    const after = cursor ? ` AND r.rid > ${sql.p(cursor.rid)}::bigint` : '';
+    text = `SELECT r.rid, r.type, r.id, r.content FROM resources r WHERE ${where}${after} ORDER BY r.rid LIMIT ${limit}`;
+  } else {
+    const cols = keys.map((k, i) => `${k.expr} AS k${i}`).join(', ');
+    let after = '';
+    if (cursor) {
+      const ors: string[] = [];
+      for (let i = 0; i <= keys.length; i++) {
+        const eqs = keys.slice(0, i).map((k, j) => `x.k${j} = ${sql.p(cursor.k[j])}::${k.kind}`);
+        if (i < keys.length) eqs.push(`x.k${i} ${keys[i].descending ? '<' : '>'} ${sql.p(cursor.k[i])}::${keys[i].kind}`);
+        else eqs.push(`x.rid > ${sql.p(cursor.rid)}::bigint`);
+        ors.push(`(${eqs.join(' AND ')})`);
+      }
+      after = `WHERE ${ors.join(' OR ')}`;
+    }
+    const order = keys.map((k, i) => `x.k${i}${k.descending ? ' DESC' : ''}`).join(', ');
+    const ktext = keys.map((_, i) => `x.k${i}::text AS k${i}`).join(', ');
+    text = `SELECT x.rid, x.type, x.id, x.content, ${ktext} FROM (
+      SELECT r.rid, r.type, r.id, r.content, ${cols} FROM resources r WHERE ${where}) x
+      ${after} ORDER BY ${order}, x.rid LIMIT ${limit}`;
+  }
+  const rows = await q.query<Record<string, string>>(text, sql.params);
+  const page = rows.slice(0, req.count);
+  result.matches = page.map((r) => ({ rid: r.rid, type: r.type, id: r.id, json: r.content }));
+  if (rows.length > req.count) {
+    const last = page[page.length - 1];
+    result.next = encodeCursor({ k: keys.map((_, i) => last[`k${i}`]), rid: last.rid });
+  }
+  if (req.include.length || req.revinclude.length) result.included = await includes(q, req, result.matches);
+  return result;
+}
+
+export async function count(q: Queryable, req: SearchRequest): Promise<number> {
+  const sql = new Sql();
+  const where = whereClause(sql, req, 'r');
+  const rows = await q.query<{ n: string }>(`SELECT count(*)::text AS n FROM resources r WHERE ${where}`, sql.params);
+  return Number(rows[0].n);
+}
+
+const MAX_ITERATE = 4;
+
+async function includes(q: Queryable, req: SearchRequest, matches: Hit[]): Promise<Hit[]> {
+  const seen = new Set(matches.map((m) => m.rid));
+  const out: Hit[] = [];
+  let frontier = matches;
+  for (let level = 0; level <= MAX_ITERATE && frontier.length; level++) {
+    const specs = (s: IncludeSpec[]) => (level === 0 ? s : s.filter((x) => x.iterate));
+    const found: Hit[] = [];
+    for (const spec of specs(req.include)) found.push(...(await forwardInclude(q, spec, frontier)));
+    for (const spec of specs(req.revinclude)) found.push(...(await reverseInclude(q, spec, frontier)));
+    frontier = [];
+    for (const h of found) {
+      if (seen.has(h.rid)) continue;
+      seen.add(h.rid);
+      out.push(h);
+      frontier.push(h);
+    }
+  }
+  return out;
+}
+
+async function forwardInclude(q: Queryable, spec: IncludeSpec, from: Hit[]): Promise<Hit[]> {
+  const rids = from.filter((h) => h.type === spec.sourceType).map((h) => h.rid);
+  if (!rids.length) return [];
+  const sql = new Sql();
+  const conds = [`f.rid = ANY(${sql.p(rids)}::bigint[])`, `f.type = ${sql.p(spec.sourceType)}`];
+  if (spec.param.code !== '*') conds.push(`f.param = ${sql.p(spec.param.code)}`);
+  if (spec.targetType) conds.push(`f.target_type = ${sql.p(spec.targetType)}`);
+  return q.query<Hit>(
+    `SELECT DISTINCT t.rid, t.type, t.id, t.content AS json FROM sp_reference f
+     JOIN resources t ON t.type = f.target_type AND t.id = f.target_id AND NOT t.deleted
+     WHERE ${conds.join(' AND ')}`,
+    sql.params,
+  );
+}
+
+async function reverseInclude(q: Queryable, spec: IncludeSpec, to: Hit[]): Promise<Hit[]> {
+  const targets = spec.targetType ? to.filter((h) => h.type === spec.targetType) : to;
+  if (!targets.length) return [];
+  const sql = new Sql();
+  const conds = [
+    `(f.target_type, f.target_id) IN (SELECT * FROM unnest(${sql.p(targets.map((t) => t.type))}::text[], ${sql.p(targets.map((t) => t.id))}::text[]))`,
+    `f.type = ${sql.p(spec.sourceType)}`,
+  ];
+  if (spec.param.code !== '*') conds.push(`f.param = ${sql.p(spec.param.code)}`);
+  return q.query<Hit>(
+    `SELECT DISTINCT t.rid, t.type, t.id, t.content AS json FROM sp_reference f
+     JOIN resources t ON t.rid = f.rid AND NOT t.deleted
+     WHERE ${conds.join(' AND ')}`,
+    sql.params,
+  );
+}

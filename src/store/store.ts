@@ -1,0 +1,289 @@
+/**
+ * The resource store: create, read, vread, update, patch, delete and history of FHIR resources, with
+ * optimistic version checks. Every function takes the Queryable to run on, so the same code runs alone
+ * or inside a transaction (bundles). Validation and indexing happen here, before anything is written.
+ */
+import { randomUUID } from 'node:crypto';
+import jsonpatch, { type Operation } from 'fast-json-patch';
+import type { Database, Queryable } from '../db/database.ts';
+import { isResourceType } from '../fhir/definitions.ts';
+import { extractIndex } from '../fhir/index-values.ts';
+import { badRequest, conflict, FhirError, gone, issue, notFound, preconditionFailed } from '../fhir/outcome.ts';
+import { validateResource } from '../fhir/validate.ts';
+import { deleteResource, insertResource, updateResource } from './write.ts';
+
+export type Resource = Record<string, unknown> & { resourceType: string; id?: string; meta?: Record<string, unknown> };
+
+export interface Stored {
+  rid: string;
+  type: string;
+  id: string;
+  version: number;
+  lastUpdated: string;
+  deleted: boolean;
+  /** The version's JSON exactly as stored and served. Empty for a deleted version. */
+  json: string;
+}
+
+export const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+
+let lastStamp = 0;
+/** A strictly increasing timestamp (per process), so versions written here order by lastUpdated. */
+export function now(): string {
+  let t = Date.now();
+  if (t <= lastStamp) t = lastStamp + 1;
+  lastStamp = t;
+  return new Date(t).toISOString();
+}
+
+export function assertType(type: string) {
+  if (!isResourceType(type))
+    throw new FhirError(404, [
+      issue('error', 'not-supported', `Unknown resource type "${type}". Check the spelling; types are case-sensitive (e.g. Patient).`),
+    ]);
+}
+
+export function assertId(id: string) {
+  if (!ID_RE.test(id)) throw badRequest(`"${id}" is not a valid id: use 1–64 letters, digits, "-" or ".".`);
+}
+
+interface Row {
+  rid: string;
+  type: string;
+  id: string;
+  version: number;
+  last_updated: string;
+  deleted: boolean;
+  content: string;
+}
+
+function toStored(r: Row): Stored {
+  return {
+    rid: r.rid,
+    type: r.type,
+    id: r.id,
+    version: Number(r.version),
+    lastUpdated: new Date(r.last_updated).toISOString(),
+    deleted: r.deleted,
+    json: r.content ?? '',
+  };
+}
+
+const CURRENT_SQL = 'SELECT rid, type, id, version, last_updated, deleted, content FROM resources WHERE type = $1 AND id = $2';
+
+/** The current row of a resource, deleted or not; undefined when it never existed. */
+export async function current(q: Queryable, type: string, id: string): Promise<Stored | undefined> {
+  const rows = await q.query<Row>(CURRENT_SQL, [type, id]);
+  return rows[0] ? toStored(rows[0]) : undefined;
+}
+
+export async function read(q: Queryable, type: string, id: string): Promise<Stored> {
+  assertType(type);
+  const s = await current(q, type, id);
+  if (!s) throw notFound(`${type}/${id} does not exist.`);
+  if (s.deleted) throw gone(`${type}/${id} was deleted (version ${s.version}). Its history is still available at ${type}/${id}/_history.`);
+  return s;
+}
+
+export async function vread(q: Queryable, type: string, id: string, version: string): Promise<Stored> {
+  assertType(type);
+  if (!/^\d+$/.test(version)) throw badRequest(`Version "${version}" is not a version number.`);
+  const rows = await q.query<Row>(
+    `SELECT rid, type, id, version, last_updated, method = 'DELETE' AS deleted, content
+     FROM resource_history WHERE type = $1 AND id = $2 AND version = $3`,
+    [type, id, Number(version)],
+  );
+  if (!rows[0]) throw notFound(`${type}/${id} has no version ${version}.`);
+  const s = toStored(rows[0]);
+  if (s.deleted) throw gone(`Version ${version} of ${type}/${id} is its deletion.`);
+  return s;
+}
+
+/** Checks the resource and returns its JSON text with id and meta set for the new version. */
+function prepare(resource: Resource, id: string, version: number, lastUpdated: string): { json: string; resource: Resource } {
+  const meta = { ...(resource.meta ?? {}), versionId: String(version), lastUpdated };
+  const out: Resource = { resourceType: resource.resourceType, id, meta };
+  for (const [k, v] of Object.entries(resource)) if (k !== 'resourceType' && k !== 'id' && k !== 'meta') out[k] = v;
+  return { json: JSON.stringify(out), resource: out };
+}
+
+function check(resource: Resource) {
+  const issues = validateResource(resource);
+  if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) throw new FhirError(400, issues);
+}
+
+/** Same content, ignoring meta.versionId/lastUpdated: an update that changes nothing makes no new version. */
+function sameContent(a: string, b: Resource): boolean {
+  const strip = (r: Resource) => {
+    const { meta, ...rest } = r;
+    const { versionId: _v, lastUpdated: _l, ...m } = (meta ?? {}) as Record<string, unknown>;
+    return JSON.stringify({ ...rest, meta: m });
+  };
+  return strip(JSON.parse(a)) === strip(b);
+}
+
+export interface WriteResult {
+  stored: Stored;
+  /** 201 for a new resource, 200 for an update (or a no-op/matched conditional create). */
+  status: 200 | 201;
+}
+
+export async function create(q: Queryable, resource: Resource, opts: { id?: string } = {}): Promise<WriteResult> {
+  assertType(resource.resourceType);
+  check(resource);
+  const id = opts.id ?? randomUUID();
+  const lastUpdated = now();
+  const prepared = prepare(resource, id, 1, lastUpdated);
+  try {
+    const rid = await insertResource(q, {
+      type: resource.resourceType,
+      id,
+      version: 1,
+      lastUpdated,
+      method: 'POST',
+      json: prepared.json,
+      index: extractIndex(prepared.resource),
+    });
+    return { status: 201, stored: { rid, type: resource.resourceType, id, version: 1, lastUpdated, deleted: false, json: prepared.json } };
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') throw conflict(`${resource.resourceType}/${id} already exists.`);
+    throw err;
+  }
+}
+
+export interface UpdateOptions {
+  /** If-Match: the version the client last saw (W/"3" or 3). */
+  ifMatch?: string;
+  method?: 'PUT' | 'PATCH';
+}
+
+export function parseETag(tag: string): number {
+  const m = /^(?:W\/)?"?(\d+)"?$/.exec(tag.trim());
+  if (!m) throw badRequest(`If-Match "${tag}" is not a version ETag such as W/"3".`);
+  return Number(m[1]);
+}
+
+/**
+ * Writes a new version of type/id (creating it when absent: update-as-create with a client id).
+ * Retries on a concurrent write unless the client named the version it expects (If-Match), in which
+ * case a stale version is a 412.
+ */
+export async function update(q: Queryable, type: string, id: string, resource: Resource, opts: UpdateOptions = {}): Promise<WriteResult> {
+  assertType(type);
+  assertId(id);
+  if (resource.resourceType !== type) throw badRequest(`The body is a ${resource.resourceType} but the URL is for ${type}.`, 'resourceType');
+  if (resource.id !== undefined && resource.id !== id)
+    throw badRequest(`The body's id "${resource.id}" does not match the id in the URL "${id}".`, `${type}.id`);
+  check(resource);
+  const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cur = await current(q, type, id);
+    if (!cur) {
+      if (expected !== undefined) throw preconditionFailed(`${type}/${id} does not exist, so it cannot be at version ${expected}.`);
+      try {
+        return await create(q, resource, { id });
+      } catch (err) {
+        if (err instanceof FhirError && err.status === 409) continue; // created concurrently: update it instead
+        throw err;
+      }
+    }
+    if (expected !== undefined && cur.version !== expected) {
+      throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${expected}: someone changed it. Read it again and reapply your change.`);
+    }
+    if (!cur.deleted && sameContent(cur.json, resource)) return { status: 200, stored: cur };
+    const version = cur.version + 1;
+    const lastUpdated = now();
+    const prepared = prepare(resource, id, version, lastUpdated);
+    const ok = await updateResource(q, cur.rid, cur.version, {
+      type,
+      id,
+      version,
+      lastUpdated,
+      method: opts.method ?? 'PUT',
+      json: prepared.json,
+      index: extractIndex(prepared.resource),
+    });
+    if (ok) return { status: 200, stored: { rid: cur.rid, type, id, version, lastUpdated, deleted: false, json: prepared.json } };
+    if (expected !== undefined) throw preconditionFailed(`${type}/${id} changed while you were saving it. Read it again and reapply your change.`);
+  }
+  throw conflict(`${type}/${id} is being changed by others right now. Try again.`);
+}
+
+export async function patch(q: Queryable, type: string, id: string, operations: unknown, opts: UpdateOptions = {}): Promise<WriteResult> {
+  if (!Array.isArray(operations)) throw badRequest('A JSON Patch body must be an array of operations, e.g. [{"op":"replace","path":"/active","value":false}].');
+  const cur = await read(q, type, id);
+  if (opts.ifMatch !== undefined && parseETag(opts.ifMatch) !== cur.version) {
+    throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${parseETag(opts.ifMatch)}.`);
+  }
+  const doc = JSON.parse(cur.json) as Resource;
+  let patched: Resource;
+  try {
+    const err = jsonpatch.validate(operations as Operation[], doc);
+    if (err) throw err;
+    patched = jsonpatch.applyPatch(doc, operations as Operation[], true, false).newDocument as Resource;
+  } catch (err) {
+    const e = err as { name?: string; message?: string; index?: number };
+    if (e.name === 'TEST_OPERATION_FAILED')
+      throw new FhirError(422, [
+        issue('error', 'processing', `JSON Patch test operation ${e.index ?? ''} failed: the resource does not have the value the patch expects.`),
+      ]);
+    throw new FhirError(422, [issue('error', 'processing', `The JSON Patch cannot be applied: ${String(e.message ?? err).split('\n')[0]}`)]);
+  }
+  if (patched.resourceType !== type || patched.id !== id)
+    throw new FhirError(422, [issue('error', 'processing', 'A patch may not change resourceType or id.')]);
+  return update(q, type, id, patched, { ifMatch: String(cur.version), method: 'PATCH' });
+}
+
+/** Deletes type/id (soft: history kept). Deleting what is absent or already deleted succeeds (idempotent). */
+export async function remove(q: Queryable, type: string, id: string, opts: { ifMatch?: string } = {}): Promise<Stored | undefined> {
+  assertType(type);
+  const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cur = await current(q, type, id);
+    if (!cur || cur.deleted) return cur;
+    if (expected !== undefined && cur.version !== expected) throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${expected}.`);
+    const version = cur.version + 1;
+    const lastUpdated = now();
+    if (await deleteResource(q, cur.rid, cur.version, { type, id, version, lastUpdated })) {
+      return { ...cur, version, lastUpdated, deleted: true, json: '' };
+    }
+  }
+  throw conflict(`${type}/${id} is being changed by others right now. Try again.`);
+}
+
+export interface HistoryEntry extends Stored {
+  method: string;
+  hid: string;
+}
+
+export interface HistoryQuery {
+  type?: string;
+  id?: string;
+  count: number;
+  since?: string;
+  /** Keyset cursor: continue after this (lastUpdated, hid), newest first. */
+  before?: { lastUpdated: string; hid: string };
+}
+
+/** History, newest first, keyset-paged. Returns one more row than `count` when there is a next page. */
+export async function history(q: Queryable, h: HistoryQuery): Promise<HistoryEntry[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const p = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  if (h.type) where.push(`type = ${p(h.type)}`);
+  if (h.id) where.push(`id = ${p(h.id)}`);
+  if (h.since) where.push(`last_updated >= ${p(h.since)}::timestamptz`);
+  if (h.before) where.push(`(last_updated, hid) < (${p(h.before.lastUpdated)}::timestamptz, ${p(h.before.hid)}::bigint)`);
+  const rows = await q.query<Row & { method: string; hid: string }>(
+    `SELECT hid, rid, type, id, version, last_updated, method = 'DELETE' AS deleted, content, method
+     FROM resource_history ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+     ORDER BY last_updated DESC, hid DESC LIMIT ${p(h.count + 1)}`,
+    params,
+  );
+  return rows.map((r) => ({ ...toStored(r), method: r.method, hid: r.hid }));
+}
+
+export type { Database };

@@ -1,0 +1,108 @@
+/**
+ * The SQL that writes one resource version: the current row, its history entry and all its search-index
+ * rows, in one statement (one round trip, atomic on its own). Index rows go in through unnest() of arrays,
+ * so the statement text is the same whatever the resource, and is prepared once.
+ */
+import type { Queryable } from '../db/database.ts';
+import type { IndexRows } from '../fhir/index-values.ts';
+
+const INDEX_INSERTS = `
+, i_string AS (INSERT INTO sp_string (rid, type, param, norm, exact)
+    SELECT r.rid, $1, u.p, u.n, u.e FROM r, unnest($7::text[], $8::text[], $9::text[]) AS u(p, n, e))
+, i_token AS (INSERT INTO sp_token (rid, type, param, system, code, text_norm)
+    SELECT r.rid, $1, u.p, u.s, u.c, u.t FROM r, unnest($10::text[], $11::text[], $12::text[], $13::text[]) AS u(p, s, c, t))
+, i_reference AS (INSERT INTO sp_reference (rid, type, param, target_type, target_id, url)
+    SELECT r.rid, $1, u.p, u.tt, u.ti, u.url FROM r, unnest($14::text[], $15::text[], $16::text[], $17::text[]) AS u(p, tt, ti, url))
+, i_date AS (INSERT INTO sp_date (rid, type, param, lo, hi)
+    SELECT r.rid, $1, u.p, u.lo::timestamptz, u.hi::timestamptz FROM r, unnest($18::text[], $19::text[], $20::text[]) AS u(p, lo, hi))
+, i_number AS (INSERT INTO sp_number (rid, type, param, value)
+    SELECT r.rid, $1, u.p, u.v::numeric FROM r, unnest($21::text[], $22::text[]) AS u(p, v))
+, i_quantity AS (INSERT INTO sp_quantity (rid, type, param, value, system, code)
+    SELECT r.rid, $1, u.p, u.v::numeric, u.s, u.c FROM r, unnest($23::text[], $24::text[], $25::text[], $26::text[]) AS u(p, v, s, c))
+, i_uri AS (INSERT INTO sp_uri (rid, type, param, value)
+    SELECT r.rid, $1, u.p, u.v FROM r, unnest($27::text[], $28::text[]) AS u(p, v))`;
+
+const HISTORY_INSERT = `
+, h AS (INSERT INTO resource_history (rid, type, id, version, last_updated, method, content)
+    SELECT r.rid, $1, $2, $3, $4::timestamptz, $6, $5 FROM r)`;
+
+const INDEX_TABLES = ['sp_string', 'sp_token', 'sp_reference', 'sp_date', 'sp_number', 'sp_quantity', 'sp_uri'];
+const INDEX_DELETES = INDEX_TABLES.map((t) => `, d_${t} AS (DELETE FROM ${t} WHERE rid IN (SELECT rid FROM r))`).join('\n');
+
+const INSERT_SQL = `WITH r AS (
+  INSERT INTO resources (type, id, version, last_updated, content) VALUES ($1, $2, $3, $4::timestamptz, $5) RETURNING rid
+)${HISTORY_INSERT}${INDEX_INSERTS}
+SELECT rid FROM r`;
+
+// $29: the rid to update, $30: the version it must still have (optimistic concurrency).
+const UPDATE_SQL = `WITH r AS (
+  UPDATE resources SET version = $3, last_updated = $4::timestamptz, content = $5, deleted = false
+  WHERE rid = $29 AND version = $30 RETURNING rid
+)${HISTORY_INSERT}${INDEX_DELETES}${INDEX_INSERTS}
+SELECT rid FROM r`;
+
+const DELETE_SQL = `WITH r AS (
+  UPDATE resources SET version = $3, last_updated = $4::timestamptz, deleted = true
+  WHERE rid = $7 AND version = $8 RETURNING rid
+), h AS (INSERT INTO resource_history (rid, type, id, version, last_updated, method, content)
+    SELECT r.rid, $1, $2, $3, $4::timestamptz, $6, $5 FROM r)
+${INDEX_DELETES}
+SELECT rid FROM r`;
+
+export interface VersionToWrite {
+  type: string;
+  id: string;
+  version: number;
+  lastUpdated: string;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  json: string;
+  index: IndexRows;
+}
+
+function columns<T extends unknown[]>(rows: T[], n: number): unknown[][] {
+  const cols: unknown[][] = Array.from({ length: n }, () => []);
+  for (const row of rows) for (let i = 0; i < n; i++) cols[i].push(row[i] ?? null);
+  return cols;
+}
+
+function params(v: VersionToWrite): unknown[] {
+  const x = v.index;
+  return [
+    v.type,
+    v.id,
+    v.version,
+    v.lastUpdated,
+    v.json,
+    v.method,
+    ...columns(x.string, 3),
+    ...columns(x.token, 4),
+    ...columns(x.reference, 4),
+    ...columns(x.date, 3),
+    ...columns(x.number, 2),
+    ...columns(x.quantity, 4),
+    ...columns(x.uri, 2),
+  ];
+}
+
+/** Inserts a new resource (first version). Returns its rid. Throws the database's unique violation if it exists. */
+export async function insertResource(q: Queryable, v: VersionToWrite): Promise<string> {
+  const rows = await q.query<{ rid: string }>(INSERT_SQL, params(v));
+  return rows[0].rid;
+}
+
+/** Writes a new version over `rid` if it still has `expectedVersion`. Returns false when someone else wrote first. */
+export async function updateResource(q: Queryable, rid: string, expectedVersion: number, v: VersionToWrite): Promise<boolean> {
+  const rows = await q.query(UPDATE_SQL, [...params(v), rid, expectedVersion]);
+  return rows.length === 1;
+}
+
+/** Marks `rid` deleted (a new, empty version in history) if it still has `expectedVersion`. */
+export async function deleteResource(
+  q: Queryable,
+  rid: string,
+  expectedVersion: number,
+  v: Omit<VersionToWrite, 'index' | 'json' | 'method'>,
+): Promise<boolean> {
+  const rows = await q.query(DELETE_SQL, [v.type, v.id, v.version, v.lastUpdated, null, 'DELETE', rid, expectedVersion]);
+  return rows.length === 1;
+}

@@ -1,0 +1,149 @@
+/**
+ * Test support: real databases only. Every suite gets a fresh, migrated database: on PGlite a copy of a
+ * migrated template directory (initdb is slow, copying is not), and on PostgreSQL (when DATABASE_URL is
+ * set) a database of its own, dropped afterwards.
+ */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { type Database, openDatabase } from '../src/db/database.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { type Running, startServer } from '../src/server.ts';
+
+export type Kind = 'pglite' | 'postgres';
+
+/** The databases every store/API suite runs on: PGlite always, PostgreSQL when DATABASE_URL is set. */
+export function kinds(): Kind[] {
+  return process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
+}
+
+const templateDir = resolve('.cache', 'test-template-pglite');
+
+async function pgliteDir(): Promise<string> {
+  if (!existsSync(join(templateDir, 'PG_VERSION'))) {
+    const building = `${templateDir}.${process.pid}`;
+    rmSync(building, { recursive: true, force: true });
+    const db = await openDatabase({ dataDir: building });
+    await migrate(db);
+    await db.close();
+    mkdirSync(resolve('.cache'), { recursive: true });
+    try {
+      renameSync(building, templateDir);
+    } catch {
+      rmSync(building, { recursive: true, force: true }); // another suite built it first
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'hale-test-'));
+  cpSync(templateDir, dir, { recursive: true });
+  rmSync(join(dir, 'hale.lock'), { force: true });
+  return dir;
+}
+
+let counter = 0;
+async function postgresUrl(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const admin = process.env.DATABASE_URL as string;
+  const name = `hale_t_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+  const c = new pg.Client(admin);
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const d = new pg.Client(admin);
+      await d.connect();
+      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await d.end();
+    },
+  };
+}
+
+export interface TestDb {
+  db: Database;
+  /** Settings to open the same database again (e.g. from a child process). */
+  dataDir: string;
+  url?: string;
+  close(): Promise<void>;
+}
+
+/** A fresh, migrated database of the given kind. */
+export async function testDatabase(kind: Kind): Promise<TestDb> {
+  if (kind === 'pglite') {
+    const dataDir = await pgliteDir();
+    const db = await openDatabase({ dataDir });
+    await migrate(db);
+    return {
+      db,
+      dataDir,
+      async close() {
+        await db.close();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  }
+  const { url, drop } = await postgresUrl();
+  const db = await openDatabase({ url, dataDir: '' });
+  await migrate(db);
+  return {
+    db,
+    dataDir: '',
+    url,
+    async close() {
+      await db.close();
+      await drop();
+    },
+  };
+}
+
+export interface TestServer {
+  /** FHIR base, e.g. http://localhost:1234/fhir/R4 */
+  base: string;
+  server: Running;
+  close(): Promise<void>;
+}
+
+/** A Hale server on a free loopback port over a fresh database of the given kind. */
+export async function testServer(kind: Kind): Promise<TestServer> {
+  let dataDir: string;
+  let url: string | undefined;
+  let drop = async () => {};
+  if (kind === 'pglite') dataDir = await pgliteDir();
+  else {
+    dataDir = '';
+    ({ url, drop } = await postgresUrl());
+  }
+  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, databaseUrl: url, bodyLimit: 1024 * 1024, demo: false });
+  return {
+    base: `${server.url}/fhir/R4`,
+    server,
+    async close() {
+      await server.close();
+      if (kind === 'pglite') rmSync(dataDir, { recursive: true, force: true });
+      else await drop();
+    },
+  };
+}
+
+/** fetch() against the FHIR API returning status, headers and parsed JSON. */
+export async function fhir(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${base}/${path}`, {
+    method,
+    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+export function tmp(prefix = 'hale-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
