@@ -5,11 +5,35 @@
 import { resourceTypes } from './definitions.ts';
 import { indexedParams } from './index-values.ts';
 
+/** Every `Type:param` reference parameter that points (or may point) at `target`: what _revinclude can follow. */
+function revIncludesOf(target: string): string[] {
+  const out: string[] = [];
+  for (const type of resourceTypes()) {
+    for (const p of indexedParams(type)) {
+      if (p.type === 'reference' && (p.targets.includes(target) || p.targets.length === 0)) out.push(`${type}:${p.code}`);
+    }
+  }
+  return out;
+}
+
 export const SERVER_VERSION = '0.1.0';
 
 const INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'];
 
+const cache = new Map<string, Record<string, unknown>>();
+
+/** The CapabilityStatement for `baseUrl`, built once per base URL (it only depends on the definitions). */
 export function capabilityStatement(baseUrl: string): Record<string, unknown> {
+  let cs = cache.get(baseUrl);
+  if (!cs) {
+    cs = build();
+    (cs.implementation as { url: string }).url = baseUrl;
+    if (cache.size < 16) cache.set(baseUrl, cs);
+  }
+  return cs;
+}
+
+function build(): Record<string, unknown> {
   const resources = resourceTypes().map((type) => {
     const params = indexedParams(type).map((p) => ({
       name: p.code,
@@ -34,7 +58,7 @@ export function capabilityStatement(baseUrl: string): Record<string, unknown> {
       conditionalDelete: 'single',
       referencePolicy: ['literal', 'local'],
       searchInclude: ['*', ...refs.map((p) => `${type}:${p.code}`)],
-      searchRevInclude: [],
+      searchRevInclude: revIncludesOf(type),
       searchParam: params,
       operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
     };
@@ -50,7 +74,7 @@ export function capabilityStatement(baseUrl: string): Record<string, unknown> {
     publisher: 'Hale',
     kind: 'instance',
     software: { name: 'Hale', version: SERVER_VERSION },
-    implementation: { description: 'Hale EMR FHIR R4 server', url: baseUrl },
+    implementation: { description: 'Hale EMR FHIR R4 server', url: '' },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     patchFormat: ['application/json-patch+json'],
