@@ -42,6 +42,30 @@ function toFhirError(err: unknown): FhirError {
   return new FhirError(500, 'Hale hit an internal error and changed nothing. The server log has the details; please report it.', 'exception');
 }
 
+const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir']);
+
+/**
+ * Hale speaks FHIR JSON only. A client that will take nothing else (Accept: application/fhir+xml, or
+ * _format=xml) gets a 406 OperationOutcome, in JSON, saying so, rather than JSON it did not ask for.
+ */
+function assertJsonAcceptable(req: FastifyRequest) {
+  const format = new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '').get('_format');
+  // An unencoded "+" in the URL arrives as a space: application/fhir json means application/fhir+json.
+  if (format !== null && !JSON_FORMATS.has(format.split(';')[0].trim().toLowerCase().replace(/ /g, '+'))) {
+    throw new FhirError(406, `_format=${format} is not available: Hale serves FHIR JSON only. Use _format=json or leave it out.`, 'not-supported');
+  }
+  const accept = req.headers.accept;
+  if (!accept) return;
+  const ranges = accept.split(',').map((part) => {
+    const [type, ...params] = part.split(';').map((x) => x.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    return { type, q: q ? Number(q.slice(2)) : 1 };
+  });
+  const ok = ranges.some((r) => r.q > 0 && (r.type === '*/*' || r.type === 'application/*' || r.type.includes('json')));
+  if (!ok)
+    throw new FhirError(406, `Hale serves FHIR JSON only, and Accept: ${accept} does not allow it. Send Accept: application/fhir+json.`, 'not-supported');
+}
+
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: opts.config.bodyLimit, trustProxy: false });
   const { db } = opts;
@@ -87,6 +111,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const url = req.url;
+    assertJsonAcceptable(req);
     const qIndex = url.indexOf('?');
     const path = decodeURIComponent((qIndex < 0 ? url : url.slice(0, qIndex)).slice(FHIR_BASE.length + 1));
     const query: [string, string][] = qIndex < 0 ? [] : [...new URLSearchParams(url.slice(qIndex + 1))];
@@ -96,8 +121,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       query.push(...body);
       body = undefined;
     }
+    // HEAD is GET without the body (Node leaves the body out of HEAD responses; headers stay).
+    const head = req.method === 'HEAD';
     const fr: FhirRequest = {
-      method: req.method,
+      method: head ? 'GET' : req.method,
       path,
       query,
       ifMatch: req.headers['if-match'] as string | undefined,
@@ -107,11 +134,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     };
     const res = await route({ db, q: db, baseUrl: baseUrl(req) }, fr);
     reply.code(res.status).headers(res.headers);
-    if (res.body === undefined) return reply.send();
+    if (res.body === undefined || head) return reply.send();
     return reply.type(FHIR_JSON).send(res.body);
   };
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: `${FHIR_BASE}`, handler });
-  app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url: `${FHIR_BASE}/*`, handler });
+  app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: `${FHIR_BASE}/*`, handler });
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(homePage()));
   app.get('/healthz', async () => ({ status: 'ok' }));
   return app;

@@ -123,7 +123,7 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
   if (seg.length === 2) {
     if (id === '_search' && method === 'POST') return searchResponse(ctx, req, parseSearch(type, req.query, { lenient: lenient(req.prefer) }));
     if (id === '_history' && method === 'GET') return historyResponse(ctx, req, { type });
-    if (id === '$validate' && method === 'POST') return validateInteraction(req);
+    if (id === '$validate' && method === 'POST') return validateInteraction(req, type);
     store.assertId(id);
     if (method === 'GET') {
       const s = await store.read(ctx.q, type, id);
@@ -168,7 +168,7 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
         page.next,
       );
     }
-    if (op === '$validate' && seg.length === 3 && method === 'POST') return validateInteraction(req);
+    if (op === '$validate' && seg.length === 3 && method === 'POST') return validateInteraction(req, type, id);
   }
   throw new FhirError(method === 'GET' || method === 'POST' ? 404 : 405, [
     issue('error', 'not-supported', `${method} ${req.path} is not a FHIR interaction Hale supports. See /metadata.`),
@@ -192,12 +192,19 @@ async function createInteraction(ctx: Context, req: FhirRequest, type: string): 
   return writeResponse(ctx, req, 201, r.stored, `Created ${type}/${r.stored.id}.`);
 }
 
-function validateInteraction(req: FhirRequest): FhirResponse {
+/** $validate (type or instance level): checks the resource as create or update would, and writes nothing. */
+function validateInteraction(req: FhirRequest, type: string, id?: string): FhirResponse {
   let resource = req.body as store.Resource;
   if (resource?.resourceType === 'Parameters') {
     const p = (resource as { parameter?: { name: string; resource?: unknown }[] }).parameter?.find((x) => x.name === 'resource');
-    resource = p?.resource as store.Resource;
+    if (!p?.resource)
+      throw badRequest('$validate with a Parameters body needs a parameter named "resource" holding the resource to check.', 'Parameters.parameter');
+    resource = p.resource as store.Resource;
   }
+  if (resource && typeof resource === 'object' && resource.resourceType !== type)
+    throw badRequest(`The resource is a ${resource.resourceType} but this is ${type}/$validate.`, 'resourceType');
+  if (id !== undefined && resource?.id !== undefined && resource.id !== id)
+    throw badRequest(`The resource's id "${resource.id}" is not ${id}, the id in the URL.`, `${type}.id`);
   const issues = validateResource(resource);
   if (!issues.length) return json(200, allOk('The resource is valid.'));
   const failed = issues.some((i) => i.severity === 'error' || i.severity === 'fatal');
@@ -256,7 +263,8 @@ async function historyResponse(ctx: Context, req: FhirRequest, where: { type?: s
       since = new Date(v).toISOString();
     } else if (k === '_cursor') {
       const [lastUpdated, hid] = Buffer.from(v, 'base64url').toString('utf8').split('|');
-      if (!lastUpdated || !/^\d+$/.test(hid ?? '')) throw badRequest('The _cursor of this page link is not valid.', '_cursor');
+      if (!lastUpdated || Number.isNaN(Date.parse(lastUpdated)) || !/^\d+$/.test(hid ?? ''))
+        throw badRequest('The _cursor of this page link is not valid.', '_cursor');
       before = { lastUpdated, hid };
     } else if (k !== '_format' && k !== '_pretty') throw badRequest(`"${k}" is not a history parameter (use _count, _since).`, k);
   }

@@ -51,6 +51,12 @@ function parseEntries(bundle: Record<string, unknown>): Entry[] {
       // JSON Patch in a bundle travels as a Binary.
       resource = JSON.parse(Buffer.from(resource.data as string, 'base64').toString('utf8'));
     }
+    const path = splitUrl(req.url.replace(/^\//, '')).path;
+    if (!path || /^[a-z]+:/i.test(path))
+      throw badRequest(
+        `${where}.request.url "${req.url}" must be relative to the FHIR base, e.g. Patient or Patient/123 (bundles do not nest).`,
+        `${where}.request.url`,
+      );
     if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && !resource)
       throw badRequest(`${where} (${method}) has no resource.`, `${where}.resource`);
     return {
@@ -117,13 +123,23 @@ async function resolveConditionalReferences(ctx: Context, node: unknown, where: 
   }
 }
 
+/** The one live resource of `type` matching `criteria`, undefined for none, 412 for several. */
+async function matchOne(ctx: Context, type: string, criteria: string, what: string): Promise<string | undefined> {
+  const req = parseSearch(type, [...new URLSearchParams(criteria)]);
+  req.count = 2;
+  const found = await search(ctx.q, req);
+  if (found.matches.length > 1)
+    throw new FhirError(412, [issue('error', 'multiple-matches', `${what} matched more than one ${type}; make the criteria more specific.`)]);
+  return found.matches[0]?.id;
+}
+
 function responseEntry(ctx: Context, e: Entry, res: FhirResponse, withResource: boolean): EntryText {
   const s = res.stored;
   const text = `${res.status} ${STATUS_TEXT[res.status] ?? ''}`.trim();
   const entry: EntryText = {
     response: {
       status: text,
-      ...(s && !s.deleted && e.method !== 'GET' ? { location: `${s.type}/${s.id}/_history/${s.version}` } : {}),
+      ...(s && !s.deleted && e.method !== 'GET' && e.method !== 'HEAD' ? { location: `${s.type}/${s.id}/_history/${s.version}` } : {}),
       ...(res.headers.ETag ? { etag: res.headers.ETag } : {}),
       ...(s ? { lastModified: s.lastUpdated } : {}),
     },
@@ -147,7 +163,9 @@ const STATUS_TEXT: Record<number, string> = {
 
 function entryRequest(e: Entry, prefer?: string): FhirRequest {
   const { path, query } = splitUrl(e.url);
-  return { method: e.method, path, query, ifMatch: e.ifMatch, ifNoneExist: e.ifNoneExist, body: e.resource, prefer, assignedId: e.assignedId };
+  // HEAD in a bundle is GET whose response entry carries no resource.
+  const method = e.method === 'HEAD' ? 'GET' : e.method;
+  return { method, path, query, ifMatch: e.ifMatch, ifNoneExist: e.ifNoneExist, body: e.resource, prefer, assignedId: e.assignedId };
 }
 
 export async function processBundle(ctx: Context, body: unknown, route: Router, opts: BundleOptions = {}): Promise<FhirResponse> {
@@ -172,37 +190,18 @@ async function transaction(ctx: Context, entries: Entry[], route: Router, opts: 
         throw badRequest(`Bundle.entry[${e.index}]: fullUrl ${e.fullUrl} appears more than once.`, `Bundle.entry[${e.index}].fullUrl`);
       fullUrls.add(e.fullUrl);
     }
-    const type = splitUrl(e.url).path.split('/')[0];
-    if (e.method === 'POST') {
-      const uuid = e.fullUrl?.startsWith('urn:uuid:') ? e.fullUrl.slice(9) : undefined;
-      if (opts.postAsPut && uuid && ID_RE.test(uuid)) {
-        e.method = 'PUT';
-        e.url = `${type}/${uuid}`;
-        if (e.resource) e.resource.id = uuid;
-        e.ifNoneExist = undefined;
-        map.set(e.fullUrl as string, `${type}/${uuid}`);
-        continue;
-      }
-      if (e.ifNoneExist) {
-        const req = parseSearch(type, [...new URLSearchParams(e.ifNoneExist.replace(/^.*\?/, ''))]);
-        req.count = 2;
-        const found = await search(ctx.q, req);
-        if (found.matches.length > 1)
-          throw new FhirError(412, [issue('error', 'multiple-matches', `Bundle.entry[${e.index}]: ifNoneExist matched more than one ${type}.`)]);
-        if (found.matches.length === 1) {
-          if (e.fullUrl) map.set(e.fullUrl, `${type}/${found.matches[0].id}`);
-          continue; // the router will find the same match and answer 200
-        }
-      }
-      e.assignedId = randomUUID();
-      if (e.fullUrl) map.set(e.fullUrl, `${type}/${e.assignedId}`);
-    } else if (e.method === 'PUT' && e.fullUrl && !e.url.includes('?')) {
-      map.set(e.fullUrl, e.url.split('/').slice(0, 2).join('/'));
+    const uuid = e.fullUrl?.startsWith('urn:uuid:') ? e.fullUrl.slice(9) : undefined;
+    if (opts.postAsPut && e.method === 'POST' && uuid && ID_RE.test(uuid)) {
+      const type = splitUrl(e.url).path.split('/')[0];
+      e.method = 'PUT';
+      e.url = `${type}/${uuid}`;
+      if (e.resource) e.resource.id = uuid;
+      e.ifNoneExist = undefined;
     }
   }
   const order = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
   const responses: FhirResponse[] = new Array(entries.length);
-  for (const e of order) {
+  const run = async (e: Entry) => {
     const where = `Bundle.entry[${e.index}] (${e.method} ${e.url})`;
     try {
       if (e.resource) {
@@ -214,13 +213,43 @@ async function transaction(ctx: Context, entries: Entry[], route: Router, opts: 
       if (err instanceof FhirError) {
         throw new FhirError(
           err.status,
-          err.issues.map((i) => ({ ...i, diagnostics: `${where}: ${i.diagnostics}` })),
+          err.issues.map((i) => ({ ...i, diagnostics: i.diagnostics.startsWith('Bundle.entry[') ? i.diagnostics : `${where}: ${i.diagnostics}` })),
         );
       }
       throw err;
     }
-  }
+  };
+  // Deletions first; then decide where each written entry's fullUrl will point (the conditional matches see
+  // the database after the deletions, as the router will when it runs those entries); then the rest in order.
+  for (const e of order) if (e.method === 'DELETE') await run(e);
+  for (const e of order) await planTarget(ctx, e, map);
+  for (const e of order) if (e.method !== 'DELETE') await run(e);
   return responses;
+}
+
+/** Records in `map` the Type/id that references to entry `e`'s fullUrl must become. */
+async function planTarget(ctx: Context, e: Entry, map: Map<string, string>): Promise<void> {
+  const type = splitUrl(e.url).path.split('/')[0];
+  if (e.method === 'POST') {
+    if (e.ifNoneExist) {
+      const match = await matchOne(ctx, type, e.ifNoneExist.replace(/^.*\?/, ''), `Bundle.entry[${e.index}]: ifNoneExist`);
+      if (match) {
+        if (e.fullUrl) map.set(e.fullUrl, `${type}/${match}`);
+        return; // the router finds the same match and answers 200
+      }
+    }
+    e.assignedId = randomUUID();
+    if (e.fullUrl) map.set(e.fullUrl, `${type}/${e.assignedId}`);
+  } else if (e.method === 'PUT' && e.fullUrl && !e.url.includes('?')) {
+    map.set(e.fullUrl, e.url.split('/').slice(0, 2).join('/'));
+  } else if (e.method === 'PUT' && e.fullUrl && e.resource) {
+    // Conditional update: references to its fullUrl must point at the resource it updates or creates,
+    // so find that resource now (or pick the id it will be created with).
+    const match = await matchOne(ctx, type, e.url.slice(e.url.indexOf('?') + 1), `Bundle.entry[${e.index}]: the conditional update`);
+    const target = match ?? (typeof e.resource.id === 'string' ? e.resource.id : randomUUID());
+    if (!match) e.resource.id = target;
+    map.set(e.fullUrl, `${type}/${target}`);
+  }
 }
 
 async function batch(ctx: Context, entries: Entry[], route: Router, withResource: boolean, prefer?: string): Promise<FhirResponse> {
@@ -228,7 +257,15 @@ async function batch(ctx: Context, entries: Entry[], route: Router, withResource
   for (const e of entries) {
     try {
       const req = entryRequest(e, prefer);
-      const res = e.method === 'GET' ? await route(ctx, req) : await ctx.db.transaction((tx) => route({ ...ctx, q: tx }, req));
+      const where = `Bundle.entry[${e.index}] (${e.method} ${e.url})`;
+      const res =
+        e.method === 'GET' || e.method === 'HEAD'
+          ? await route(ctx, req)
+          : await ctx.db.transaction(async (tx) => {
+              const txCtx = { ...ctx, q: tx };
+              if (e.resource) await resolveConditionalReferences(txCtx, e.resource, where);
+              return route(txCtx, req);
+            });
       out.push(responseEntry(ctx, e, res, withResource));
     } catch (err) {
       const fe = err instanceof FhirError ? err : new FhirError(500, 'The entry failed because of an internal error.', 'exception');

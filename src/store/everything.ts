@@ -30,8 +30,31 @@ function pairs() {
   return compartmentPairs;
 }
 
+/** The live resources of the patient's compartment, the patient included ($1 patient id, $2/$3 compartment pairs). */
+const COMPARTMENT = `SELECT r.rid FROM resources r
+  WHERE NOT r.deleted AND (
+    (r.type = 'Patient' AND r.id = $1)
+    OR r.rid IN (SELECT f.rid FROM sp_reference f
+      JOIN unnest($2::text[], $3::text[]) AS c(type, param) ON c.type = f.type AND c.param = f.param
+      WHERE f.target_type = 'Patient' AND f.target_id = $1))`;
+
+/**
+ * Resources the compartment refers to that belong to no patient's compartment (practitioners, organizations,
+ * medications, locations …): another patient, or another patient's data, is never pulled in this way.
+ */
+const REFERENCED = `SELECT t.rid FROM sp_reference f
+  JOIN resources t ON t.type = f.target_type AND t.id = f.target_id
+  WHERE f.rid IN (${COMPARTMENT}) AND f.target_type <> 'Patient'
+    AND NOT EXISTS (SELECT 1 FROM sp_reference g JOIN unnest($2::text[], $3::text[]) AS c(type, param) ON c.type = g.type AND c.param = g.param
+                    WHERE g.rid = t.rid AND g.target_type = 'Patient')`;
+
+/**
+ * One page of $everything. Pages walk the compartment in rid order, then the resources it refers to in rid
+ * order; the cursor says which phase and where ("c123", "r456"), so every resource comes exactly once.
+ */
 export async function everything(q: Queryable, patientId: string, query: [string, string][]): Promise<EverythingPage> {
   let count = 100;
+  let phase: 'c' | 'r' = 'c';
   let after = '0';
   let since: string | undefined;
   let types: string[] | undefined;
@@ -41,8 +64,10 @@ export async function everything(q: Queryable, patientId: string, query: [string
       if (!Number.isInteger(count) || count < 1) throw badRequest('_count must be a positive whole number.', '_count');
       count = Math.min(count, 1000);
     } else if (k === '_cursor') {
-      if (!/^\d+$/.test(v)) throw badRequest('The _cursor of this page link is not valid.', '_cursor');
-      after = v;
+      const m = /^([cr])(\d+)$/.exec(v);
+      if (!m) throw badRequest('The _cursor of this page link is not valid.', '_cursor');
+      phase = m[1] as 'c' | 'r';
+      after = m[2];
     } else if (k === '_since') {
       if (Number.isNaN(Date.parse(v))) throw badRequest(`_since "${v}" is not an instant.`, '_since');
       since = new Date(v).toISOString();
@@ -50,38 +75,35 @@ export async function everything(q: Queryable, patientId: string, query: [string
     else if (k !== '_format') throw badRequest(`"${k}" is not a $everything parameter (use _count, _since, _type).`, k);
   }
   const { types: cTypes, params: cParams } = pairs();
-  const params: unknown[] = [patientId, cTypes, cParams, after, count + 1];
-  let extra = '';
-  if (since) {
-    params.push(since);
-    extra += ` AND r.last_updated >= $${params.length}::timestamptz`;
+  const page = async (set: string, from: string, limit: number) => {
+    const params: unknown[] = [patientId, cTypes, cParams, from, limit];
+    let extra = '';
+    if (since) {
+      params.push(since);
+      extra += ` AND x.last_updated >= $${params.length}::timestamptz`;
+    }
+    if (types) {
+      params.push(types);
+      extra += ` AND x.type = ANY($${params.length}::text[])`;
+    }
+    return q.query<Hit>(
+      `SELECT x.rid, x.type, x.id, x.content AS json FROM resources x
+       WHERE NOT x.deleted AND x.rid > $4::bigint AND x.rid IN (${set})${extra}
+       ORDER BY x.rid LIMIT $5`,
+      params,
+    );
+  };
+  const hits: Hit[] = [];
+  if (phase === 'c') {
+    const rows = await page(COMPARTMENT, after, count + 1);
+    if (rows.length > count) return { hits: rows.slice(0, count), next: `c${rows[count - 1].rid}` };
+    hits.push(...rows);
+    after = '0';
   }
-  if (types) {
-    params.push(types);
-    extra += ` AND r.type = ANY($${params.length}::text[])`;
-  }
-  const rows = await q.query<Hit>(
-    `SELECT r.rid, r.type, r.id, r.content AS json FROM resources r
-     WHERE NOT r.deleted AND r.rid > $4::bigint ${extra} AND (
-       (r.type = 'Patient' AND r.id = $1)
-       OR r.rid IN (SELECT f.rid FROM sp_reference f
-         JOIN unnest($2::text[], $3::text[]) AS c(type, param) ON c.type = f.type AND c.param = f.param
-         WHERE f.target_type = 'Patient' AND f.target_id = $1))
-     ORDER BY r.rid LIMIT $5`,
-    params,
-  );
-  const page = rows.slice(0, count);
-  const refs = page.length
-    ? await q.query<Hit>(
-        `SELECT DISTINCT t.rid, t.type, t.id, t.content AS json FROM sp_reference f
-         JOIN resources t ON t.type = f.target_type AND t.id = f.target_id AND NOT t.deleted
-         WHERE f.rid = ANY($1::bigint[]) AND f.target_type <> 'Patient'
-           AND NOT EXISTS (SELECT 1 FROM sp_reference g JOIN unnest($2::text[], $3::text[]) AS c(type, param) ON c.type = g.type AND c.param = g.param
-                           WHERE g.rid = t.rid AND g.target_type = 'Patient' AND g.target_id = $4)`,
-        [page.map((h) => h.rid), cTypes, cParams, patientId],
-      )
-    : [];
-  const seen = new Set(page.map((h) => h.rid));
-  const hits = [...page, ...refs.filter((h) => !seen.has(h.rid))];
-  return { hits, next: rows.length > count ? page[page.length - 1].rid : undefined };
+  // The rest of the page (and one more, to know whether there is a next page) from the referenced resources.
+  const room = count - hits.length;
+  const refs = await page(REFERENCED, after, room + 1);
+  hits.push(...refs.slice(0, room));
+  if (refs.length <= room) return { hits };
+  return { hits, next: `r${room ? refs[room - 1].rid : after}` };
 }

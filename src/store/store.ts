@@ -112,12 +112,28 @@ function check(resource: Resource) {
   if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) throw new FhirError(400, issues);
 }
 
-/** Same content, ignoring meta.versionId/lastUpdated: an update that changes nothing makes no new version. */
+/** JSON text with object keys sorted, so two resources compare equal whatever order their keys came in. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Same content, ignoring id, meta.versionId/lastUpdated and key order: an update that changes nothing makes
+ * no new version (clients that PUT back what they read must not grow the history).
+ */
 function sameContent(a: string, b: Resource): boolean {
   const strip = (r: Resource) => {
-    const { meta, ...rest } = r;
+    const { meta, id: _id, ...rest } = r;
     const { versionId: _v, lastUpdated: _l, ...m } = (meta ?? {}) as Record<string, unknown>;
-    return JSON.stringify({ ...rest, meta: m });
+    return canonical(Object.keys(m).length ? { ...rest, meta: m } : rest);
   };
   return strip(JSON.parse(a)) === strip(b);
 }
@@ -157,6 +173,15 @@ export interface UpdateOptions {
   method?: 'PUT' | 'PATCH';
 }
 
+/**
+ * Optimistic writes retry when another writer got in first. Each round at least one writer wins, so with
+ * N concurrent writers of one resource N rounds suffice; a short random pause spreads them out.
+ */
+const MAX_ATTEMPTS = 50;
+function backoff(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 10)));
+}
+
 export function parseETag(tag: string): number {
   const m = /^(?:W\/)?"?(\d+)"?$/.exec(tag.trim());
   if (!m) throw badRequest(`If-Match "${tag}" is not a version ETag such as W/"3".`);
@@ -176,7 +201,8 @@ export async function update(q: Queryable, type: string, id: string, resource: R
     throw badRequest(`The body's id "${resource.id}" does not match the id in the URL "${id}".`, `${type}.id`);
   check(resource);
   const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    if (attempt) await backoff(attempt);
     const cur = await current(q, type, id);
     if (!cur) {
       if (expected !== undefined) throw preconditionFailed(`${type}/${id} does not exist, so it cannot be at version ${expected}.`);
@@ -211,16 +237,33 @@ export async function update(q: Queryable, type: string, id: string, resource: R
 
 export async function patch(q: Queryable, type: string, id: string, operations: unknown, opts: UpdateOptions = {}): Promise<WriteResult> {
   if (!Array.isArray(operations)) throw badRequest('A JSON Patch body must be an array of operations, e.g. [{"op":"replace","path":"/active","value":false}].');
-  const cur = await read(q, type, id);
-  if (opts.ifMatch !== undefined && parseETag(opts.ifMatch) !== cur.version) {
-    throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${parseETag(opts.ifMatch)}.`);
+  const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    if (attempt) await backoff(attempt);
+    const cur = await read(q, type, id);
+    if (expected !== undefined && expected !== cur.version) {
+      throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${expected}: someone changed it. Read it again and reapply your patch.`);
+    }
+    const patched = applyJsonPatch(JSON.parse(cur.json) as Resource, operations as Operation[]);
+    if (patched.resourceType !== type || patched.id !== id)
+      throw new FhirError(422, [issue('error', 'processing', 'A patch may not change resourceType or id.')]);
+    try {
+      // The patch was computed from this version: write it only over this version.
+      return await update(q, type, id, patched, { ifMatch: String(cur.version), method: 'PATCH' });
+    } catch (err) {
+      // Someone wrote in between: without If-Match the client asked for the patch on whatever is current.
+      if (expected === undefined && err instanceof FhirError && err.status === 412) continue;
+      throw err;
+    }
   }
-  const doc = JSON.parse(cur.json) as Resource;
-  let patched: Resource;
+  throw conflict(`${type}/${id} is being changed by others right now. Try again.`);
+}
+
+function applyJsonPatch(doc: Resource, operations: Operation[]): Resource {
   try {
-    const err = jsonpatch.validate(operations as Operation[], doc);
+    const err = jsonpatch.validate(operations, doc);
     if (err) throw err;
-    patched = jsonpatch.applyPatch(doc, operations as Operation[], true, false).newDocument as Resource;
+    return jsonpatch.applyPatch(doc, operations, true, false).newDocument as Resource;
   } catch (err) {
     const e = err as { name?: string; message?: string; index?: number };
     if (e.name === 'TEST_OPERATION_FAILED')
@@ -229,16 +272,14 @@ export async function patch(q: Queryable, type: string, id: string, operations: 
       ]);
     throw new FhirError(422, [issue('error', 'processing', `The JSON Patch cannot be applied: ${String(e.message ?? err).split('\n')[0]}`)]);
   }
-  if (patched.resourceType !== type || patched.id !== id)
-    throw new FhirError(422, [issue('error', 'processing', 'A patch may not change resourceType or id.')]);
-  return update(q, type, id, patched, { ifMatch: String(cur.version), method: 'PATCH' });
 }
 
 /** Deletes type/id (soft: history kept). Deleting what is absent or already deleted succeeds (idempotent). */
 export async function remove(q: Queryable, type: string, id: string, opts: { ifMatch?: string } = {}): Promise<Stored | undefined> {
   assertType(type);
   const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    if (attempt) await backoff(attempt);
     const cur = await current(q, type, id);
     if (!cur || cur.deleted) return cur;
     if (expected !== undefined && cur.version !== expected) throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${expected}.`);
