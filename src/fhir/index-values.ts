@@ -5,6 +5,7 @@
  */
 import { type SearchParamDef, searchParamsFor } from './definitions.ts';
 import { type CompiledPath, compilePath, type Node } from './path.ts';
+import { toCanonical, UCUM, UCUM_CANONICAL } from './ucum.ts';
 
 export interface IndexRows {
   /** param, normalised (accent- and case-folded), exact */
@@ -98,6 +99,9 @@ function addValue(rows: IndexRows, p: SearchParamDef, n: Node) {
       const q = v as Obj;
       if (q && typeof q === 'object' && typeof q.value === 'number') {
         rows.quantity.push([p.code, String(q.value), str(q.system) ?? null, str(q.code) ?? str(q.unit) ?? str(q.currency) ?? null]);
+        // UCUM quantities also in base units, so a search in another unit of the same dimension finds them.
+        const canonical = q.system === UCUM && typeof q.code === 'string' ? toCanonical(q.value, q.code) : undefined;
+        if (canonical) rows.quantity.push([p.code, String(canonical[0]), UCUM_CANONICAL, canonical[1]]);
       }
       return;
     }
@@ -185,6 +189,11 @@ export function dateRange(s: string): [string, string] | undefined {
   const m = DATE_RE.exec(s);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, sec, frac, tz] = m;
+  // Out-of-range parts (2020-13-45, 25:00) are not dates; Date.UTC would silently roll them over.
+  if (mo && (Number(mo) < 1 || Number(mo) > 12)) return undefined;
+  if (d && (Number(d) < 1 || Number(d) > new Date(Date.UTC(Number(y), Number(mo), 0)).getUTCDate())) return undefined;
+  if (h && (Number(h) > 23 || Number(mi) > 59 || (sec && Number(sec) > 59))) return undefined;
+  if (tz && tz !== 'Z' && (Number(tz.slice(1, 3)) > 14 || Number(tz.slice(4, 6)) > 59)) return undefined;
   const offsetMin = !tz || tz === 'Z' ? 0 : (tz[0] === '-' ? -1 : 1) * (Number(tz.slice(1, 3)) * 60 + Number(tz.slice(4, 6)));
   const Y = Number(y);
   const M = mo ? Number(mo) - 1 : 0;

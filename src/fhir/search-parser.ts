@@ -3,7 +3,7 @@
  * checking every name against the R4 SearchParameter definitions. Pure: no SQL, no HTTP.
  */
 import { isResourceType, type SearchParamDef, searchParamsFor } from './definitions.ts';
-import { INDEXED_TYPES } from './index-values.ts';
+import { dateRange, INDEXED_TYPES } from './index-values.ts';
 import { badRequest } from './outcome.ts';
 
 export type Prefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
@@ -17,8 +17,11 @@ export interface Filter {
   modifier?: string;
   /** OR-ed values (comma-separated in the query). */
   values: string[];
-  /** subject:Patient.name=… : the filter applies to the referenced resources. */
-  chain?: { targetTypes: string[]; filter: Filter };
+  /**
+   * subject:Patient.name=… : the filter applies to the referenced resources. One parsed filter per target
+   * type, since the chained parameter may have a different definition on each (Patient.name, Location.name).
+   */
+  chain?: { targets: { type: string; filter: Filter }[] };
   /** _has:Observation:patient:code=… : resources of `type` referencing this one through `param`. */
   has?: { type: string; param: SearchParamDef; filter: Filter };
 }
@@ -67,6 +70,9 @@ const MODIFIERS: Record<string, Set<string>> = {
   uri: new Set(['below', 'above', 'missing']),
 };
 
+const ID_MODIFIERS = new Set(['not', 'missing']);
+const MISSING_ONLY = new Set(['missing']);
+
 export function paramDef(type: string, code: string): SearchParamDef | undefined {
   const p = searchParamsFor(type)[code];
   if (!p) return undefined;
@@ -74,10 +80,74 @@ export function paramDef(type: string, code: string): SearchParamDef | undefined
   return INDEXED_TYPES.has(p.type) && p.expression ? p : undefined;
 }
 
+/**
+ * Errors about parameters Hale does not know or support (as opposed to bad values): under
+ * Prefer: handling=lenient these are ignored and reported instead of failing the search.
+ */
+const ignorable = new WeakSet<Error>();
+function unsupported(msg: string, expression: string): Error {
+  const err = badRequest(msg, expression);
+  ignorable.add(err);
+  return err;
+}
+
 function unknownParam(type: string, code: string): Error {
   const p = searchParamsFor(type)[code];
-  if (p) return badRequest(`Search parameter "${code}" (${p.type}) is not supported on ${type}.`, code);
-  return badRequest(`Unknown search parameter "${code}" for ${type}. See ${type} in /metadata for the parameters Hale supports.`, code);
+  if (p) return unsupported(`Search parameter "${code}" (${p.type}) is not supported on ${type}.`, code);
+  return unsupported(`Unknown search parameter "${code}" for ${type}. See ${type} in /metadata for the parameters Hale supports.`, code);
+}
+
+const PREFIXES = new Set(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
+
+/** Splits an ordered value into its prefix (eq when absent) and the rest: "ge2020" → ["ge", "2020"]. */
+export function splitPrefix(v: string): [Prefix, string] {
+  const head = v.slice(0, 2);
+  if (PREFIXES.has(head)) return [head as Prefix, v.slice(2)];
+  return ['eq', v];
+}
+
+export const NUMBER_RE = /^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+const REFERENCE_RE = /^([A-Z][A-Za-z]+\/)?[A-Za-z0-9\-.]{1,64}(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+/** Checks one (comma-separated) value of a parameter, so bad input is a 400 that names the parameter. */
+function checkValue(p: SearchParamDef, name: string, modifier: string | undefined, raw: string) {
+  if (modifier === 'missing') return;
+  const v = unescapeValue(raw);
+  switch (p.type) {
+    case 'date': {
+      const [, value] = splitPrefix(raw);
+      if (!dateRange(value))
+        throw badRequest(
+          `"${raw}" is not a valid date for ${name}: use YYYY, YYYY-MM, YYYY-MM-DD or a dateTime such as 2024-01-31T10:00:00Z, optionally after a prefix (eq, ne, gt, lt, ge, le, sa, eb, ap).`,
+          name,
+        );
+      return;
+    }
+    case 'number': {
+      const [, value] = splitPrefix(raw);
+      if (!NUMBER_RE.test(value)) throw badRequest(`"${raw}" is not a number (${name}): use e.g. 0.25 or ge100, optionally after a prefix.`, name);
+      return;
+    }
+    case 'quantity': {
+      const [, rest] = splitPrefix(raw);
+      const parts = splitPipe(rest);
+      if (!NUMBER_RE.test(parts[0]) || parts.length > 3 || parts.length === 2)
+        throw badRequest(`"${raw}" is not a quantity (${name}): use number, number|system|code or number||unit, optionally after a prefix.`, name);
+      return;
+    }
+    case 'token': {
+      if (modifier === 'text') return;
+      const parts = splitPipe(raw);
+      if (parts.length > 2 || (parts.length === 2 && !parts[0] && !parts[1]))
+        throw badRequest(`"${v}" is not a token (${name}): use code, system|code, |code or system|.`, name);
+      return;
+    }
+    case 'reference': {
+      if (/^[a-z][a-z0-9+.-]*:/i.test(v)) return; // absolute URL or canonical
+      if (!REFERENCE_RE.test(v)) throw badRequest(`"${v}" is not a reference (${name}): use Type/id, an id, or an absolute URL.`, name);
+      return;
+    }
+  }
 }
 
 /** Splits on commas not escaped with a backslash, and unescapes \, \| \$ \\. */
@@ -134,6 +204,8 @@ export function parseFilter(type: string, name: string, value: string): Filter {
     if (!isResourceType(hasType)) throw badRequest(`Unknown resource type "${hasType}" in ${name}.`, name);
     const refParam = paramDef(hasType, refCode);
     if (refParam?.type !== 'reference') throw badRequest(`"${refCode}" is not a reference search parameter of ${hasType} (in ${name}).`, name);
+    if (refParam.targets.length && !refParam.targets.includes(type))
+      throw badRequest(`${hasType}.${refCode} never refers to a ${type} (it refers to ${refParam.targets.join(', ')}), so ${name} cannot match.`, name);
     return { param: refParam, values: [], has: { type: hasType, param: refParam, filter: parseFilter(hasType, rest, value) } };
   }
   const dot = name.indexOf('.');
@@ -146,24 +218,22 @@ export function parseFilter(type: string, name: string, value: string): Filter {
     if (p.type !== 'reference') throw badRequest(`"${code}" is not a reference, so it cannot be chained (in ${name}).`, name);
     let targets = typeModifier ? [typeModifier] : p.targets;
     if (typeModifier && !p.targets.includes(typeModifier))
-      throw badRequest(`${type}.${code} cannot refer to a ${typeModifier} (it refers to ${p.targets.join(', ')}).`, name);
+      throw unsupported(`${type}.${code} cannot refer to a ${typeModifier} (it refers to ${p.targets.join(', ')}).`, name);
     const restCode = rest.split(/[.:]/)[0];
     targets = targets.filter((t) => isResourceType(t) && (paramDef(t, restCode) || rest.startsWith('_has:')));
-    if (!targets.length) throw badRequest(`None of the types ${type}.${code} refers to has a search parameter "${restCode}" (in ${name}).`, name);
-    if (targets.length > 1 && !typeModifier) {
-      // Ambiguous chains are fine as long as the chained parameter means the same thing on each target.
-    }
-    return { param: p, values: [], chain: { targetTypes: targets, filter: parseFilter(targets[0], rest, value) } };
+    if (!targets.length) throw unsupported(`None of the types ${type}.${code} refers to has a search parameter "${restCode}" (in ${name}).`, name);
+    // Without a type modifier the chain follows every target type that has the parameter.
+    return { param: p, values: [], chain: { targets: targets.map((t) => ({ type: t, filter: parseFilter(t, rest, value) })) } };
   }
   const [code, modifier, ...more] = name.split(':');
-  if (more.length) throw badRequest(`"${name}" has more than one modifier.`, name);
+  if (more.length) throw unsupported(`"${name}" has more than one modifier; use one.`, name);
   const p = paramDef(type, code);
   if (!p) throw unknownParam(type, code);
   if (modifier !== undefined) {
-    const allowed = MODIFIERS[p.type] ?? new Set();
+    const allowed = code === '_id' ? ID_MODIFIERS : code === '_lastUpdated' ? MISSING_ONLY : (MODIFIERS[p.type] ?? new Set());
     const isTypeModifier = p.type === 'reference' && isResourceType(modifier) && p.targets.includes(modifier);
     if (!allowed.has(modifier) && !isTypeModifier) {
-      throw badRequest(
+      throw unsupported(
         `Modifier ":${modifier}" is not supported for ${p.type} parameter "${code}"${allowed.size ? ` (supported: ${[...allowed].map((m) => `:${m}`).join(', ')})` : ''}.`,
         name,
       );
@@ -171,7 +241,11 @@ export function parseFilter(type: string, name: string, value: string): Filter {
   }
   const values = splitValues(value);
   if (!values.length) throw badRequest(`Search parameter "${name}" has no value.`, name);
-  if (modifier === 'missing' && !values.every((v) => v === 'true' || v === 'false')) throw badRequest(`"${name}" takes true or false.`, name);
+  if (modifier === 'missing' && (values.length !== 1 || (values[0] !== 'true' && values[0] !== 'false')))
+    throw badRequest(`"${name}" takes true or false.`, name);
+  if (modifier && p.type === 'reference' && modifier !== 'missing' && !p.targets.includes(modifier))
+    throw unsupported(`${type}.${code} cannot refer to a ${modifier} (it refers to ${p.targets.join(', ')}).`, name);
+  for (const v of values) checkValue(p, name, modifier, v);
   return { param: p, modifier, values };
 }
 
@@ -182,7 +256,7 @@ export function parseSearch(type: string, query: [string, string][], opts: { len
     try {
       parseOne(req, name, value);
     } catch (err) {
-      if (!opts.lenient) throw err;
+      if (!opts.lenient || !ignorable.has(err as Error)) throw err;
       req.ignored.push(`${name}: ${(err as Error).message}`);
     }
   }
@@ -205,7 +279,7 @@ function parseOne(req: SearchRequest, name: string, value: string) {
           const descending = key.startsWith('-');
           const code = descending ? key.slice(1) : key;
           const p = paramDef(type, code);
-          if (!p) throw badRequest(`Cannot sort ${type} by "${code}": it is not a search parameter of ${type}.`, '_sort');
+          if (!p) throw unsupported(`Cannot sort ${type} by "${code}": it is not a search parameter of ${type}.`, '_sort');
           req.sort.push({ param: p, descending });
         }
         return;
@@ -226,7 +300,7 @@ function parseOne(req: SearchRequest, name: string, value: string) {
       case '_include':
       case '_revinclude': {
         const iterate = name.endsWith(':iterate') || name.endsWith(':recurse');
-        if (name !== base && !iterate) throw badRequest(`Unknown modifier on ${name}: use :iterate.`, name);
+        if (name !== base && !iterate) throw unsupported(`Unknown modifier on ${name}: use :iterate.`, name);
         (base === '_include' ? req.include : req.revinclude).push(parseInclude(value, iterate, base));
         return;
       }
@@ -240,17 +314,21 @@ function parseOne(req: SearchRequest, name: string, value: string) {
         return;
     }
   }
-  if (UNSUPPORTED.has(base)) throw badRequest(`Search parameter "${base}" is not supported by Hale.`, base);
+  if (UNSUPPORTED.has(base)) throw unsupported(`Search parameter "${base}" is not supported by Hale.`, base);
   req.filters.push(parseFilter(type, name, value));
 }
 
+const ANY_REFERENCE: SearchParamDef = { code: '*', type: 'reference', url: '', expression: '', targets: [], description: '' };
+
 function parseInclude(value: string, iterate: boolean, what: string): IncludeSpec {
+  // "*" alone: every reference of every resource; "Type:*": every reference of that type.
+  if (value === '*') return { sourceType: '*', param: ANY_REFERENCE, iterate };
   const [sourceType, code, targetType] = value.split(':');
-  if (!sourceType || !code) throw badRequest(`${what}=${value} must be Type:parameter or Type:parameter:TargetType.`, what);
+  if (!sourceType || !code) throw badRequest(`${what}=${value} must be Type:parameter, Type:parameter:TargetType, Type:* or *.`, what);
   if (!isResourceType(sourceType)) throw badRequest(`Unknown resource type "${sourceType}" in ${what}.`, what);
-  if (code === '*') return { sourceType, param: { code: '*', type: 'reference', url: '', expression: '', targets: [], description: '' }, targetType, iterate };
+  if (targetType && !isResourceType(targetType)) throw badRequest(`Unknown target type "${targetType}" in ${what}.`, what);
+  if (code === '*') return { sourceType, param: ANY_REFERENCE, targetType, iterate };
   const p = paramDef(sourceType, code);
   if (p?.type !== 'reference') throw badRequest(`"${code}" is not a reference search parameter of ${sourceType} (in ${what}=${value}).`, what);
-  if (targetType && !isResourceType(targetType)) throw badRequest(`Unknown target type "${targetType}" in ${what}.`, what);
   return { sourceType, param: p, targetType, iterate };
 }

@@ -1,11 +1,14 @@
 /**
  * Compiles a parsed SearchRequest into SQL over the resources table and the sp_* index tables.
  * Each filter becomes an EXISTS over its index table (AND between parameters, OR between values),
- * chains and _has become nested EXISTS, and sorting uses per-row sort keys so paging can be keyset.
+ * chains and _has become IN-subqueries over sp_reference, and sorting uses per-row sort keys so paging
+ * can be keyset. Every index lookup names the resource type and parameter, so the planner can use the
+ * (type, param, value) indexes; values are bound as parameters, never spliced into the text.
  */
 import { dateRange, normalize, parseReference } from '../fhir/index-values.ts';
 import { badRequest } from '../fhir/outcome.ts';
-import { type Filter, type Prefix, type SortKey, splitPipe, unescapeValue } from '../fhir/search-parser.ts';
+import { type Filter, type Prefix, type SortKey, splitPipe, splitPrefix, unescapeValue } from '../fhir/search-parser.ts';
+import { toCanonical, UCUM, UCUM_CANONICAL } from '../fhir/ucum.ts';
 
 export class Sql {
   params: unknown[] = [];
@@ -29,14 +32,6 @@ const TABLE: Record<string, string> = {
   uri: 'sp_uri',
 };
 
-const PREFIXES = new Set(['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
-
-function splitPrefix(v: string): [Prefix, string] {
-  const head = v.slice(0, 2);
-  if (PREFIXES.has(head) && /^[-\d]/.test(v.slice(2))) return [head as Prefix, v.slice(2)];
-  return ['eq', v];
-}
-
 function likeEscape(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
@@ -44,34 +39,38 @@ function likeEscape(s: string): string {
 /** A condition on the resource row `r` (alias) of type `type` for one filter. */
 export function compileFilter(sql: Sql, f: Filter, r: string, type: string): string {
   if (f.has) {
+    // Resources of has.type whose has.param refers to this one and that match the inner filter.
     const h = sql.alias('h');
     const o = sql.alias('o');
-    return `EXISTS (SELECT 1 FROM sp_reference ${h} JOIN resources ${o} ON ${o}.rid = ${h}.rid AND NOT ${o}.deleted
-      WHERE ${h}.type = ${sql.p(f.has.type)} AND ${h}.param = ${sql.p(f.has.param.code)}
-        AND ${h}.target_type = ${sql.p(type)} AND ${h}.target_id = ${r}.id
+    return `${r}.id IN (SELECT ${h}.target_id FROM sp_reference ${h} JOIN resources ${o} ON ${o}.rid = ${h}.rid AND NOT ${o}.deleted
+      WHERE ${h}.type = ${sql.p(f.has.type)} AND ${h}.param = ${sql.p(f.has.param.code)} AND ${h}.target_type = ${sql.p(type)}
         AND ${compileFilter(sql, f.has.filter, o, f.has.type)})`;
   }
   if (f.chain) {
-    const c = sql.alias('c');
-    const branches = f.chain.targetTypes.map((t) => {
+    // References of this resource (through f.param) to resources of each target type matching the chained filter.
+    const branches = f.chain.targets.map(({ type: t, filter }) => {
+      const c = sql.alias('c');
       const tr = sql.alias('t');
-      return `(${c}.target_type = ${sql.p(t)} AND ${c}.target_id IN (SELECT ${tr}.id FROM resources ${tr}
-        WHERE ${tr}.type = ${sql.p(t)} AND NOT ${tr}.deleted AND ${compileFilter(sql, f.chain?.filter as Filter, tr, t)}))`;
+      return `SELECT ${c}.rid FROM sp_reference ${c} JOIN resources ${tr} ON ${tr}.type = ${c}.target_type AND ${tr}.id = ${c}.target_id AND NOT ${tr}.deleted
+        WHERE ${c}.type = ${sql.p(type)} AND ${c}.param = ${sql.p(f.param.code)} AND ${c}.target_type = ${sql.p(t)}
+          AND ${compileFilter(sql, filter, tr, t)}`;
     });
-    return `EXISTS (SELECT 1 FROM sp_reference ${c} WHERE ${c}.rid = ${r}.rid AND ${c}.param = ${sql.p(f.param.code)}
-      AND (${branches.join(' OR ')}))`;
+    return `${r}.rid IN (${branches.join('\n      UNION ALL ')})`;
   }
   const code = f.param.code;
   if (code === '_id') {
+    if (f.modifier === 'missing') return f.values[0] === 'true' ? 'false' : 'true';
     const cond = `${r}.id = ANY(${sql.p(f.values.map(unescapeValue))}::text[])`;
-    return f.modifier === 'missing' ? (f.values[0] === 'true' ? 'false' : 'true') : cond;
+    return f.modifier === 'not' ? `NOT ${cond}` : cond;
   }
   if (code === '_lastUpdated') {
+    if (f.modifier === 'missing') return f.values[0] === 'true' ? 'false' : 'true';
     return `(${f.values.map((v) => dateCondition(sql, v, `${r}.last_updated`, `(${r}.last_updated + interval '1 millisecond')`)).join(' OR ')})`;
   }
   const table = TABLE[f.param.type];
+  if (!table) throw badRequest(`Parameter "${code}" of type ${f.param.type} cannot be searched.`, code);
   const s = sql.alias('s');
-  const head = `SELECT 1 FROM ${table} ${s} WHERE ${s}.rid = ${r}.rid AND ${s}.param = ${sql.p(code)}`;
+  const head = `SELECT 1 FROM ${table} ${s} WHERE ${s}.rid = ${r}.rid AND ${s}.type = ${sql.p(type)} AND ${s}.param = ${sql.p(code)}`;
   if (f.modifier === 'missing') return `${f.values[0] === 'true' ? 'NOT ' : ''}EXISTS (${head})`;
   if (f.modifier === 'not') {
     // :not — resources with no value matching any of the codes (including resources with no value at all).
@@ -85,7 +84,8 @@ function valueCondition(sql: Sql, f: Filter, s: string, raw: string): string {
   switch (f.param.type) {
     case 'string': {
       const v = unescapeValue(raw);
-      if (f.modifier === 'exact') return `${s}.exact = ${sql.p(v)}`;
+      // :exact also compares the folded form, which the (type, param, norm) index can find.
+      if (f.modifier === 'exact') return `(${s}.norm = ${sql.p(normalize(v).slice(0, 2000))} AND ${s}.exact = ${sql.p(v)})`;
       if (f.modifier === 'contains') return `${s}.norm LIKE ${sql.p(`%${likeEscape(normalize(v))}%`)}`;
       return `${s}.norm LIKE ${sql.p(`${likeEscape(normalize(v))}%`)}`;
     }
@@ -104,9 +104,12 @@ function valueCondition(sql: Sql, f: Filter, s: string, raw: string): string {
       const [prefix, rest] = splitPrefix(raw);
       const [num, system, unit] = splitPipe(rest);
       const conds = [numberCondition(sql, prefix, num, `${s}.value`, f.param.code)];
-      if (system) conds.push(`${s}.system = ${sql.p(system)}`);
       if (unit) conds.push(`${s}.code = ${sql.p(unit)}`);
-      return `(${conds.join(' AND ')})`;
+      if (system) conds.push(`${s}.system = ${sql.p(system)}`);
+      else conds.push(`${s}.system IS DISTINCT FROM ${sql.p(UCUM_CANONICAL)}`); // base-unit rows only answer UCUM searches
+      const direct = `(${conds.join(' AND ')})`;
+      const canonical = system === UCUM && unit ? canonicalCondition(sql, prefix, num, unit, s) : undefined;
+      return canonical ? `(${direct} OR ${canonical})` : direct;
     }
     case 'uri': {
       const v = unescapeValue(raw);
@@ -115,7 +118,7 @@ function valueCondition(sql: Sql, f: Filter, s: string, raw: string): string {
       return `${s}.value = ${sql.p(v)}`;
     }
   }
-  throw badRequest(`Parameter "${f.param.code}" of type ${f.param.type} cannot be searched.`);
+  throw badRequest(`Parameter "${f.param.code}" of type ${f.param.type} cannot be searched.`, f.param.code);
 }
 
 function tokenCondition(sql: Sql, s: string, raw: string): string {
@@ -123,7 +126,7 @@ function tokenCondition(sql: Sql, s: string, raw: string): string {
   if (parts.length === 1) return `${s}.code = ${sql.p(parts[0])}`;
   const [system, code] = parts;
   if (system === '' && code === '') throw badRequest('A token search "|" needs a system or a code.');
-  if (system === '') return `(${s}.system IS NULL AND ${s}.code = ${sql.p(code)})`;
+  if (system === '') return `(${s}.code = ${sql.p(code)} AND ${s}.system IS NULL)`;
   if (code === '') return `${s}.system = ${sql.p(system)}`;
   return `(${s}.code = ${sql.p(code)} AND ${s}.system = ${sql.p(system)})`;
 }
@@ -134,9 +137,11 @@ function referenceCondition(sql: Sql, f: Filter, s: string, raw: string): string
   if (/^[a-z][a-z0-9+.-]*:/i.test(v)) {
     // Absolute URL: a canonical (with optional |version) or a full resource URL.
     const [url, version] = v.split('|');
-    const parsed = parseReference(url);
     const urlCond = version ? `${s}.url = ${sql.p(`${url}|${version}`)}` : `(${s}.url = ${sql.p(url)} OR ${s}.url LIKE ${sql.p(`${likeEscape(url)}|%`)})`;
-    if (parsed) return `(${urlCond} OR (${s}.target_type = ${sql.p(parsed[0])} AND ${s}.target_id = ${sql.p(parsed[1])}))`;
+    // A full URL ending in Type/id also finds relative references to that resource (they are on this
+    // server); stored absolute references match by their exact URL only.
+    const parsed = version ? undefined : parseReference(url);
+    if (parsed) return `(${urlCond} OR (${s}.target_id = ${sql.p(parsed[1])} AND ${s}.target_type = ${sql.p(parsed[0])} AND ${s}.url IS NULL))`;
     return urlCond;
   }
   const parsed = parseReference(v);
@@ -154,28 +159,29 @@ function referenceCondition(sql: Sql, f: Filter, s: string, raw: string): string
 export function dateCondition(sql: Sql, raw: string, lo: string, hi: string): string {
   const [prefix, value] = splitPrefix(raw);
   const range = dateRange(value);
-  if (!range) throw badRequest(`"${value}" is not a date: use YYYY, YYYY-MM, YYYY-MM-DD or a full dateTime, optionally with a prefix such as ge or lt.`);
-  const L = `${sql.p(range[0])}::timestamptz`;
-  const H = `${sql.p(range[1])}::timestamptz`;
+  if (!range) throw badRequest(`"${raw}" is not a date: use YYYY, YYYY-MM, YYYY-MM-DD or a full dateTime, optionally with a prefix such as ge or lt.`);
+  // Bound lazily: a parameter the statement does not use has no type PostgreSQL can infer.
+  const L = () => `${sql.p(range[0])}::timestamptz`;
+  const H = () => `${sql.p(range[1])}::timestamptz`;
   switch (prefix) {
     case 'eq':
-      return `(${lo} >= ${L} AND ${hi} <= ${H})`;
+      return `(${lo} >= ${L()} AND ${hi} <= ${H()})`;
     case 'ne':
-      return `NOT (${lo} >= ${L} AND ${hi} <= ${H})`;
+      return `NOT (${lo} >= ${L()} AND ${hi} <= ${H()})`;
     case 'gt':
-      return `${hi} > ${H}`;
+      return `${hi} > ${H()}`;
     case 'lt':
-      return `${lo} < ${L}`;
+      return `${lo} < ${L()}`;
     case 'ge':
-      return `${hi} > ${L}`;
+      return `${hi} > ${L()}`;
     case 'le':
-      return `${lo} < ${H}`;
+      return `${lo} < ${H()}`;
     case 'sa':
-      return `${lo} >= ${H}`;
+      return `${lo} >= ${H()}`;
     case 'eb':
-      return `${hi} <= ${L}`;
+      return `${hi} <= ${L()}`;
     case 'ap': {
-      // Approximately: within 10% of the distance between the value and now, on either side.
+      // Approximately: within 10% of the distance between the value and now (at least a day), on either side.
       const gap = Math.max(Math.abs(Date.now() - Date.parse(range[0])) * 0.1, 86400000);
       const aL = `${sql.p(new Date(Date.parse(range[0]) - gap).toISOString())}::timestamptz`;
       const aH = `${sql.p(new Date(Date.parse(range[1]) + gap).toISOString())}::timestamptz`;
@@ -185,42 +191,98 @@ export function dateCondition(sql: Sql, raw: string, lo: string, hi: string): st
 }
 
 function numberCondition(sql: Sql, prefix: Prefix, raw: string, col: string, code: string): string {
-  if (!/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(raw)) throw badRequest(`"${raw}" is not a number (parameter ${code}).`, code);
-  const v = Number(raw);
-  // Implicit precision: 100 means [99.5, 100.5); 100.0 means [99.95, 100.05).
-  const decimals = (raw.split(/[eE]/)[0].split('.')[1] ?? '').length;
-  const exp = Number(raw.split(/[eE]/)[1] ?? 0);
-  const half = 0.5 * 10 ** (exp - decimals);
-  const P = `${sql.p(raw)}::numeric`;
+  if (!/^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(raw)) throw badRequest(`"${raw}" is not a number (parameter ${code}).`, code);
+  // Implicit precision: 100 means [99.5, 100.5); 100.0 means [99.95, 100.05); 1e2 means [50, 150).
+  // The bounds are computed in numeric, exactly (no binary floating point).
+  const [mantissa, e] = raw.split(/[eE]/);
+  const decimals = (mantissa.split('.')[1] ?? '').length;
+  const half = `5e${Number(e ?? 0) - decimals - 1}`;
+  const V = `${sql.p(raw)}::numeric`;
+  const range = () => {
+    const h = `${sql.p(half)}::numeric`;
+    return `(${col} >= ${V} - ${h} AND ${col} < ${V} + ${h})`;
+  };
   switch (prefix) {
     case 'eq':
-      return `(${col} >= ${sql.p(String(v - half))}::numeric AND ${col} < ${sql.p(String(v + half))}::numeric)`;
+      return range();
     case 'ne':
-      return `NOT (${col} >= ${sql.p(String(v - half))}::numeric AND ${col} < ${sql.p(String(v + half))}::numeric)`;
+      return `NOT ${range()}`;
     case 'gt':
     case 'sa':
-      return `${col} > ${P}`;
+      return `${col} > ${V}`;
     case 'lt':
     case 'eb':
-      return `${col} < ${P}`;
+      return `${col} < ${V}`;
     case 'ge':
-      return `${col} >= ${P}`;
+      return `${col} >= ${V}`;
     case 'le':
-      return `${col} <= ${P}`;
+      return `${col} <= ${V}`;
     case 'ap':
-      return `(${col} >= ${sql.p(String(v - Math.abs(v) * 0.1))}::numeric AND ${col} <= ${sql.p(String(v + Math.abs(v) * 0.1))}::numeric)`;
+      // Approximately: within 10% of the value.
+      return `(${col} >= ${V} - abs(${V}) * 0.1 AND ${col} <= ${V} + abs(${V}) * 0.1)`;
   }
 }
 
+/**
+ * A UCUM quantity search in base units: the search value (and its implicit-precision range) converted
+ * like the indexed values, so 5.4|http://unitsofmeasure.org|g finds 5400 mg.
+ */
+function canonicalCondition(sql: Sql, prefix: Prefix, raw: string, unit: string, s: string): string | undefined {
+  const v = Number(raw);
+  const [mantissa, e] = raw.split(/[eE]/);
+  const half = 0.5 * 10 ** (Number(e ?? 0) - (mantissa.split('.')[1] ?? '').length);
+  const c = (x: number) => toCanonical(x, unit);
+  const mid = c(v);
+  const lo = c(v - half);
+  const hi = c(v + half);
+  if (!mid || !lo || !hi) return undefined;
+  const col = `${s}.value`;
+  const n = (x: number) => `${sql.p(String(x))}::numeric`;
+  const range = () => `(${col} >= ${n(lo[0])} AND ${col} < ${n(hi[0])})`;
+  let cond: string;
+  switch (prefix) {
+    case 'eq':
+      cond = range();
+      break;
+    case 'ne':
+      cond = `NOT ${range()}`;
+      break;
+    case 'gt':
+    case 'sa':
+      cond = `${col} > ${n(mid[0])}`;
+      break;
+    case 'lt':
+    case 'eb':
+      cond = `${col} < ${n(mid[0])}`;
+      break;
+    case 'ge':
+      cond = `${col} >= ${n(mid[0])}`;
+      break;
+    case 'le':
+      cond = `${col} <= ${n(mid[0])}`;
+      break;
+    case 'ap':
+      cond = `(${col} >= ${n(mid[0] - Math.abs(mid[0]) * 0.1)} AND ${col} <= ${n(mid[0] + Math.abs(mid[0]) * 0.1)})`;
+      break;
+  }
+  return `(${s}.code = ${sql.p(mid[1])} AND ${s}.system = ${sql.p(UCUM_CANONICAL)} AND ${cond})`;
+}
+
+export type SortKind = 'text' | 'timestamptz' | 'numeric';
+
 /** The SQL expression of a sort key for row `r`, NULL-free (missing values sort last either way). */
-export function sortExpression(sql: Sql, key: SortKey, r: string): { expr: string; kind: 'text' | 'timestamptz' | 'numeric' } {
+export function sortExpression(sql: Sql, key: SortKey, r: string, type: string): { expr: string; kind: SortKind } {
   const code = key.param.code;
   const desc = key.descending;
   if (code === '_id') return { expr: `${r}.id COLLATE "C"`, kind: 'text' };
   if (code === '_lastUpdated') return { expr: `${r}.last_updated`, kind: 'timestamptz' };
   const agg = desc ? 'max' : 'min';
   const s = sql.alias('k');
-  const from = (table: string) => `FROM ${table} ${s} WHERE ${s}.rid = ${r}.rid AND ${s}.param = ${sql.p(code)}`;
+  const from = (table: string) => `FROM ${table} ${s} WHERE ${s}.rid = ${r}.rid AND ${s}.type = ${sql.p(type)} AND ${s}.param = ${sql.p(code)}`;
+  const textKey = (col: string, table: string) => ({
+    expr: `COALESCE((SELECT ${agg}(${col} COLLATE "C") ${from(table)}), ${desc ? "''" : 'chr(1114111)'}) COLLATE "C"`,
+    kind: 'text' as const,
+  });
   switch (key.param.type) {
     case 'date':
       return {
@@ -228,19 +290,20 @@ export function sortExpression(sql: Sql, key: SortKey, r: string): { expr: strin
         kind: 'timestamptz',
       };
     case 'number':
+      return { expr: `COALESCE((SELECT ${agg}(${s}.value) ${from('sp_number')}), '${desc ? '-Infinity' : 'Infinity'}'::numeric)`, kind: 'numeric' };
     case 'quantity':
-      return { expr: `COALESCE((SELECT ${agg}(${s}.value) ${from(TABLE[key.param.type])}), '${desc ? '-Infinity' : 'Infinity'}'::numeric)`, kind: 'numeric' };
-    case 'string':
-      return { expr: `COALESCE((SELECT ${agg}(${s}.norm COLLATE "C") ${from('sp_string')}), ${desc ? "''" : 'chr(1114111)'}) COLLATE "C"`, kind: 'text' };
-    case 'token':
-      return { expr: `COALESCE((SELECT ${agg}(${s}.code COLLATE "C") ${from('sp_token')}), ${desc ? "''" : 'chr(1114111)'}) COLLATE "C"`, kind: 'text' };
-    case 'reference':
       return {
-        expr: `COALESCE((SELECT ${agg}((coalesce(${s}.target_type, '') || '/' || coalesce(${s}.target_id, ${s}.url)) COLLATE "C") ${from('sp_reference')}), ${desc ? "''" : 'chr(1114111)'}) COLLATE "C"`,
-        kind: 'text',
+        expr: `COALESCE((SELECT ${agg}(${s}.value) ${from('sp_quantity')} AND ${s}.system IS DISTINCT FROM ${sql.p(UCUM_CANONICAL)}), '${desc ? '-Infinity' : 'Infinity'}'::numeric)`,
+        kind: 'numeric',
       };
+    case 'string':
+      return textKey(`${s}.norm`, 'sp_string');
+    case 'token':
+      return textKey(`${s}.code`, 'sp_token');
+    case 'reference':
+      return textKey(`(coalesce(${s}.target_type, '') || '/' || coalesce(${s}.target_id, ${s}.url))`, 'sp_reference');
     case 'uri':
-      return { expr: `COALESCE((SELECT ${agg}(${s}.value COLLATE "C") ${from('sp_uri')}), ${desc ? "''" : 'chr(1114111)'}) COLLATE "C"`, kind: 'text' };
+      return textKey(`${s}.value`, 'sp_uri');
   }
   throw badRequest(`Cannot sort by "${code}".`, '_sort');
 }

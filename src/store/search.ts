@@ -2,10 +2,11 @@
  * Runs a parsed search: one query for the page (keyset-paged, so pages stay correct while others write),
  * one for the total when asked, and one per _include/_revinclude level.
  */
+import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
 import { badRequest } from '../fhir/outcome.ts';
 import type { IncludeSpec, SearchRequest } from '../fhir/search-parser.ts';
-import { compileFilter, Sql, sortExpression } from './search-sql.ts';
+import { compileFilter, type SortKind, Sql, sortExpression } from './search-sql.ts';
 
 export interface Hit {
   rid: string;
@@ -23,18 +24,37 @@ export interface SearchResult {
 }
 
 interface Cursor {
+  /** The sort keys of the last row of the page, as text. */
   k: string[];
   rid: string;
+  /** Which sort the cursor belongs to: a cursor from another search's ordering is refused, not misread. */
+  s: string;
+}
+
+function sortSignature(req: SearchRequest): string {
+  return createHash('sha256')
+    .update(`${req.type}|${req.sort.map((k) => `${k.descending ? '-' : ''}${k.param.code}`).join(',')}`)
+    .digest('base64url')
+    .slice(0, 10);
 }
 
 function encodeCursor(c: Cursor): string {
   return Buffer.from(JSON.stringify(c)).toString('base64url');
 }
 
-function decodeCursor(s: string, keys: number): Cursor {
+/** What each kind of sort key may look like as text, so a tampered cursor is a 400 and never a SQL error. */
+const KEY_SHAPE: Record<SortKind, RegExp> = {
+  timestamptz: /^(-?infinity|\d{4,}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d{1,6})?([+-]\d\d(:?\d\d){0,2}|Z)?( BC)?)$/,
+  numeric: /^(-?Infinity|NaN|-?\d{1,100}(\.\d{1,100})?)$/,
+  text: /^[^\0]*$/,
+};
+
+function decodeCursor(s: string, signature: string, kinds: SortKind[]): Cursor {
   try {
     const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
-    if (!Array.isArray(c.k) || c.k.length !== keys || !/^\d+$/.test(String(c.rid))) throw new Error('shape');
+    if (encodeCursor(c) !== s) throw new Error('not canonical'); // e.g. characters added that base64 decoding skips
+    if (c.s !== signature || !Array.isArray(c.k) || c.k.length !== kinds.length || !/^\d{1,18}$/.test(String(c.rid))) throw new Error('shape');
+    if (!c.k.every((v, i) => typeof v === 'string' && v.length <= 4000 && KEY_SHAPE[kinds[i]].test(v))) throw new Error('keys');
     return c;
   } catch {
     throw badRequest('The _cursor of this page link is not valid for this search. Start the search again from its first page.', '_cursor');
@@ -55,8 +75,15 @@ export async function search(q: Queryable, req: SearchRequest): Promise<SearchRe
 
   const sql = new Sql();
   const where = whereClause(sql, req, 'r');
-  const keys = req.sort.map((k) => ({ ...sortExpression(sql, k, 'r'), descending: k.descending }));
-  const cursor = req.cursor ? decodeCursor(req.cursor, keys.length) : undefined;
+  const keys = req.sort.map((k) => ({ ...sortExpression(sql, k, 'r', req.type), descending: k.descending }));
+  const signature = sortSignature(req);
+  const cursor = req.cursor
+    ? decodeCursor(
+        req.cursor,
+        signature,
+        keys.map((k) => k.kind),
+      )
+    : undefined;
   const limit = req.count + 1;
   let text: string;
   if (!keys.length) {
@@ -86,7 +113,7 @@ export async function search(q: Queryable, req: SearchRequest): Promise<SearchRe
   result.matches = page.map((r) => ({ rid: r.rid, type: r.type, id: r.id, json: r.content }));
   if (rows.length > req.count) {
     const last = page[page.length - 1];
-    result.next = encodeCursor({ k: keys.map((_, i) => last[`k${i}`]), rid: last.rid });
+    result.next = encodeCursor({ k: keys.map((_, i) => last[`k${i}`]), rid: last.rid, s: signature });
   }
   if (req.include.length || req.revinclude.length) result.included = await includes(q, req, result.matches);
   return result;
@@ -122,10 +149,12 @@ async function includes(q: Queryable, req: SearchRequest, matches: Hit[]): Promi
 }
 
 async function forwardInclude(q: Queryable, spec: IncludeSpec, from: Hit[]): Promise<Hit[]> {
-  const rids = from.filter((h) => h.type === spec.sourceType).map((h) => h.rid);
+  const any = spec.sourceType === '*';
+  const rids = from.filter((h) => any || h.type === spec.sourceType).map((h) => h.rid);
   if (!rids.length) return [];
   const sql = new Sql();
-  const conds = [`f.rid = ANY(${sql.p(rids)}::bigint[])`, `f.type = ${sql.p(spec.sourceType)}`];
+  const conds = [`f.rid = ANY(${sql.p(rids)}::bigint[])`];
+  if (!any) conds.push(`f.type = ${sql.p(spec.sourceType)}`);
   if (spec.param.code !== '*') conds.push(`f.param = ${sql.p(spec.param.code)}`);
   if (spec.targetType) conds.push(`f.target_type = ${sql.p(spec.targetType)}`);
   return q.query<Hit>(
@@ -142,8 +171,8 @@ async function reverseInclude(q: Queryable, spec: IncludeSpec, to: Hit[]): Promi
   const sql = new Sql();
   const conds = [
     `(f.target_type, f.target_id) IN (SELECT * FROM unnest(${sql.p(targets.map((t) => t.type))}::text[], ${sql.p(targets.map((t) => t.id))}::text[]))`,
-    `f.type = ${sql.p(spec.sourceType)}`,
   ];
+  if (spec.sourceType !== '*') conds.push(`f.type = ${sql.p(spec.sourceType)}`);
   if (spec.param.code !== '*') conds.push(`f.param = ${sql.p(spec.param.code)}`);
   return q.query<Hit>(
     `SELECT DISTINCT t.rid, t.type, t.id, t.content AS json FROM sp_reference f
