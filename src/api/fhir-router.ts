@@ -124,6 +124,10 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
     if (id === '_search' && method === 'POST') return searchResponse(ctx, req, parseSearch(type, req.query, { lenient: lenient(req.prefer) }));
     if (id === '_history' && method === 'GET') return historyResponse(ctx, req, { type });
     if (id === '$validate' && method === 'POST') return validateInteraction(req, type);
+    if (id.startsWith('$'))
+      throw notSupported(
+        `${type}/${id} is not an operation Hale supports at the type level; see ${ctx.baseUrl}/metadata.${id === '$everything' ? ' $everything needs a patient: Patient/123/$everything.' : ''}`,
+      );
     store.assertId(id);
     if (method === 'GET') {
       const s = await store.read(ctx.q, type, id);

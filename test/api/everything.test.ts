@@ -135,6 +135,9 @@ for (const kind of kinds()) {
       const missing = await fhir(s.base, 'GET', 'Patient/no-such-patient/$everything');
       assert.equal(missing.status, 404);
       assert.equal(missing.json.resourceType, 'OperationOutcome');
+      const typeLevel = await fhir(s.base, 'GET', 'Patient/$everything');
+      assert.equal(typeLevel.status, 400);
+      assert.match(typeLevel.json.issue[0].diagnostics, /Patient\/123\/\$everything/);
       assert.equal((await fhir(s.base, 'GET', `Patient/${pid}/$everything?_count=0`)).status, 400);
       assert.equal((await fhir(s.base, 'GET', `Patient/${pid}/$everything?color=blue`)).status, 400);
       assert.equal((await fhir(s.base, 'GET', `Patient/${pid}/$everything?_cursor=bogus`)).status, 400);
