@@ -1,0 +1,93 @@
+/**
+ * `npm run bench [-- --quick] [-- --json out.json] [-- --strict]`
+ *
+ * Starts Hale as a child process on a fresh database (PGlite in a temp directory, or a new database on the
+ * PostgreSQL server named by DATABASE_URL, dropped afterwards), drives it over loopback HTTP with the seeded
+ * workload at concurrency 8 and prints requests/s and p50/p95/p99 per phase against the budgets of issue 2,
+ * plus start time and memory. --quick runs a 10× smaller workload (a smoke test, not a measurement).
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Client } from './http-client.ts';
+import { FULL, QUICK, runPhases } from './phases.ts';
+import { judge, table } from './report.ts';
+import { freshTarget, startHale } from './server.ts';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    strict: { type: 'boolean', default: false },
+    seed: { type: 'string', default: '42' },
+    concurrency: { type: 'string', default: '8' },
+  },
+});
+const concurrency = Number(values.concurrency);
+const seed = Number(values.seed);
+const sizes = values.quick ? QUICK : FULL;
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const mib = (v: number) => `${v.toFixed(0)} MiB`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const target = await freshTarget(process.env.DATABASE_URL || undefined);
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
+say(`Hale benchmark${values.quick ? ' (--quick: 10× smaller, a smoke test)' : ''}: ${target.where}, concurrency ${concurrency}, seed ${seed}`);
+say(`Machine: ${machine}`);
+try {
+  const server = await startHale(target);
+  say(`Server started (fresh database, migrations applied) in ${server.startMs.toFixed(0)} ms (pid ${server.pid}).`);
+  await sleep(1000);
+  const idle = server.memory();
+  say(`Idle RSS: ${mib(idle.rss)}`);
+
+  const client = new Client(server.base, concurrency);
+  let results: Awaited<ReturnType<typeof runPhases>>;
+  try {
+    results = await runPhases(client, sizes, seed, concurrency, (_key, r) =>
+      say(
+        `  ${r.name.padEnd(26)} ${String(r.count).padStart(6)} in ${r.seconds.toFixed(1).padStart(5)} s: ${r.rate.toFixed(0).padStart(5)} req/s, p99 ${r.p99.toFixed(1)} ms`,
+      ),
+    );
+  } catch (err) {
+    say(`\nThe run failed: ${(err as Error).message}\nServer output:\n${server.output()}`);
+    await server.stop().catch(() => {});
+    throw err;
+  } finally {
+    client.close();
+  }
+  const loaded = server.memory();
+  await server.stop();
+
+  // A second start on the now-populated database: what a restart costs.
+  const again = await startHale(target);
+  await sleep(1000);
+  const idleAfter = again.memory();
+  await again.stop();
+
+  const rows = judge(results, target.kind);
+  say('');
+  say(table(rows));
+  say('');
+  say(`Start: ${server.startMs.toFixed(0)} ms on a fresh database, ${again.startMs.toFixed(0)} ms restarting on the loaded one (spawn to listening).`);
+  say(`Memory (RSS): idle ${mib(idle.rss)}; after the workload ${mib(loaded.rss)} (peak ${mib(loaded.peak)}); idle after restart ${mib(idleAfter.rss)}.`);
+  const failed = rows.filter((r) => !r.pass);
+  say(failed.length ? `${failed.length} phase(s) below budget: ${failed.map((r) => r.name).join(', ')}.` : 'Every phase within budget.');
+  if (values.json) {
+    const report = {
+      date: new Date().toISOString(),
+      machine,
+      database: target.kind,
+      quick: values.quick,
+      seed,
+      concurrency,
+      startMs: { fresh: server.startMs, restart: again.startMs },
+      rssMiB: { idle: idle.rss, loaded: loaded.rss, peak: loaded.peak, idleAfterRestart: idleAfter.rss },
+      phases: rows,
+    };
+    writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+  }
+  if (values.strict && failed.length) process.exitCode = 1;
+} finally {
+  await target.dispose();
+}
