@@ -7,11 +7,14 @@ import type { Config } from './config.ts';
 import { type Database, describeDatabase, openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { definitions } from './fhir/definitions.ts';
+import { demoState, loadDemoInBackground } from './seed/demo.ts';
 
 export interface Running {
   app: FastifyInstance;
   db: Database;
   url: string;
+  /** Demo clinic loading (first start on an empty database only): settles when it has finished or stopped. */
+  demo?: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -30,14 +33,19 @@ export async function startServer(config: Config, log: (line: string) => void = 
     log(`Hale is running at ${url} (FHIR API: ${url}/fhir/R4), ${describeDatabase({ url: config.databaseUrl, dataDir: config.dataDir })}.`);
     log(`Listening on ${config.host} only (loopback) until sign-in and access control are in place.`);
     log(`Started in ${Math.round(performance.now() - t0)} ms.`);
+    // Demo clinic: seeded in the background on first start (empty database), unless HALE_DEMO=false.
+    const state = config.demo ? await demoState(db) : 'in-use';
+    const demo = state !== 'in-use' ? loadDemoInBackground(db, log, state === 'partial') : undefined;
     let closed = false;
     return {
       app,
       db,
       url,
+      demo: demo?.done,
       async close() {
         if (closed) return;
         closed = true;
+        await demo?.stop();
         await app.close();
         await db.close();
       },

@@ -11,9 +11,12 @@ const USAGE = `Usage: hale <command> [options]
 Commands:
   start                 Start the server (default port 8080; embedded database in ./data).
   migrate               Apply database migrations and exit.
-  import <files|dirs>   Import FHIR Bundles, resources or NDJSON files.
+  import <files|dirs>   Import FHIR Bundles, resources or NDJSON files (directories recursively).
+                        Each transaction Bundle is all or nothing; safe to re-run; exits 1 if a file
+                        failed (--concurrency N: files at once on PostgreSQL, default 3).
   export <dir>          Export every resource as NDJSON, one file per type.
-  seed                  Add a synthetic demo clinic (--patients N --seed S).
+  seed                  Add a synthetic clinic (--patients N --seed S [--until YYYY-MM-DD]);
+                        the same seed always gives the same data, ids included.
 
 Options (also from the environment):
   --port N              PORT                 HTTP port (8080)
@@ -33,10 +36,12 @@ export async function main(argv: string[]): Promise<number> {
       'no-demo': { type: 'boolean' },
       patients: { type: 'string' },
       seed: { type: 'string' },
+      until: { type: 'string' },
+      concurrency: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const [command, ..._args] = positionals;
+  const [command, ...args] = positionals;
   if (values.help || !command) {
     process.stdout.write(USAGE);
     return command || values.help ? 0 : 1;
@@ -72,6 +77,12 @@ export async function main(argv: string[]): Promise<number> {
         await db.close();
       }
       return 0;
+    }
+    case 'import':
+    case 'export':
+    case 'seed': {
+      const { dataCommand } = await import('./data-commands.ts');
+      return dataCommand(command, args, config, { patients: values.patients, seed: values.seed, until: values.until, concurrency: values.concurrency });
     }
     default:
       process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
