@@ -224,7 +224,8 @@ function viewOf(text: string, req: FhirRequest): string {
 
 function selfUrl(ctx: Context, req: FhirRequest, query: [string, string][]): string {
   const qs = new URLSearchParams(query).toString();
-  return `${ctx.baseUrl}/${req.path}${qs ? `?${qs}` : ''}`;
+  // POST Type/_search pages on as GET Type?… (its form parameters are already in `query`).
+  return `${ctx.baseUrl}/${req.path.replace(/\/_search$/, '')}${qs ? `?${qs}` : ''}`;
 }
 
 async function searchResponse(ctx: Context, req: FhirRequest, parsed: SearchRequest): Promise<FhirResponse> {

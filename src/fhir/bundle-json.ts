@@ -41,6 +41,7 @@ export function bundleJson(b: BundleText, id: string): string {
   ];
   if (b.total !== undefined) head.push(`"total":${b.total}`);
   if (b.links?.length) head.push(`"link":${JSON.stringify(b.links)}`);
-  head.push(`"entry":[${b.entries.map(entryJson).join(',')}]`);
+  // FHIR JSON has no empty arrays: an empty result has no entry element at all.
+  if (b.entries.length) head.push(`"entry":[${b.entries.map(entryJson).join(',')}]`);
   return `{${head.join(',')}}`;
 }

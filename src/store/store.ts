@@ -160,6 +160,7 @@ export async function create(q: Queryable, resource: Resource, opts: { id?: stri
       json: prepared.json,
       index: extractIndex(prepared.resource),
     });
+    if (rid === undefined) throw conflict(`${resource.resourceType}/${id} already exists.`);
     return { status: 201, stored: { rid, type: resource.resourceType, id, version: 1, lastUpdated, deleted: false, json: prepared.json } };
   } catch (err) {
     if ((err as { code?: string }).code === '23505') throw conflict(`${resource.resourceType}/${id} already exists.`);

@@ -30,7 +30,8 @@ const INDEX_TABLES = ['sp_string', 'sp_token', 'sp_reference', 'sp_date', 'sp_nu
 const INDEX_DELETES = INDEX_TABLES.map((t) => `, d_${t} AS (DELETE FROM ${t} WHERE rid IN (SELECT rid FROM r))`).join('\n');
 
 const INSERT_SQL = `WITH r AS (
-  INSERT INTO resources (type, id, version, last_updated, content) VALUES ($1, $2, $3, $4::timestamptz, $5) RETURNING rid
+  INSERT INTO resources (type, id, version, last_updated, content) VALUES ($1, $2, $3, $4::timestamptz, $5)
+  ON CONFLICT (type, id) DO NOTHING RETURNING rid
 )${HISTORY_INSERT}${INDEX_INSERTS}
 SELECT rid FROM r`;
 
@@ -84,10 +85,13 @@ function params(v: VersionToWrite): unknown[] {
   ];
 }
 
-/** Inserts a new resource (first version). Returns its rid. Throws the database's unique violation if it exists. */
-export async function insertResource(q: Queryable, v: VersionToWrite): Promise<string> {
+/**
+ * Inserts a new resource (first version). Returns its rid, or undefined when type/id already exists — a
+ * conflict that leaves an enclosing transaction usable (no unique-violation error aborts it).
+ */
+export async function insertResource(q: Queryable, v: VersionToWrite): Promise<string | undefined> {
   const rows = await q.query<{ rid: string }>(INSERT_SQL, params(v));
-  return rows[0].rid;
+  return rows[0]?.rid;
 }
 
 /** Writes a new version over `rid` if it still has `expectedVersion`. Returns false when someone else wrote first. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type TestServer, fhir, kinds, testServer } from '../helpers.ts';
+import { fhir, kinds, type TestServer, testServer } from '../helpers.ts';
 
 for (const kind of kinds()) {
   describe(`FHIR CRUD on ${kind}`, () => {

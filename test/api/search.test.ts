@@ -652,6 +652,24 @@ for (const kind of kinds()) {
         body: 'foo=bar',
       });
       assert.equal(postBad.status, 400);
+
+      // POST _search pages on through a next link that is a plain GET search.
+      const p2 = await create({ resourceType: 'Patient', meta: meta(u), name: [{ family: `Err${u}` }], gender: 'other' });
+      const paged = await fetch(`${s.base}/Patient/_search`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
+        body: `family=err${u}&_count=1`,
+      });
+      const first = (await paged.json()) as any;
+      const next = first.link.find((l: any) => l.relation === 'next').url as string;
+      assert.doesNotMatch(next, /_search/);
+      const second = await fetch(next, { headers: { accept: 'application/fhir+json' } });
+      assert.equal(second.status, 200);
+      assert.deepEqual([...matchIds(first), ...matchIds((await second.json()) as any)].sort(), [p, p2].sort());
+
+      // An empty result has no entry array (FHIR JSON has no empty arrays).
+      const none = await bundle(`Patient?family=nobody${u}`);
+      assert.equal(none.entry, undefined);
     });
   });
 }
