@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --quick] [-- --json out.json] [-- --strict]`
+ * `npm run bench [-- --quick] [-- --json out.json] [-- --strict] [-- --keep]`
  *
  * Starts Hale as a child process on a fresh database (PGlite in a temp directory, or a new database on the
  * PostgreSQL server named by DATABASE_URL, dropped afterwards), drives it over loopback HTTP with the seeded
  * workload at concurrency 8 and prints requests/s and p50/p95/p99 per phase against the budgets of issue 2,
- * plus start time and memory. --quick runs a 10× smaller workload (a smoke test, not a measurement).
+ * plus start time and memory. --quick runs a 10× smaller workload (a smoke test, not a measurement);
+ * --keep leaves the database in place for EXPLAIN ANALYZE; HALE_BENCH_CPU_PROF=<dir> profiles the server.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     strict: { type: 'boolean', default: false },
     seed: { type: 'string', default: '42' },
     concurrency: { type: 'string', default: '8' },
+    keep: { type: 'boolean', default: false },
   },
 });
 const concurrency = Number(values.concurrency);
@@ -89,5 +91,6 @@ try {
   }
   if (values.strict && failed.length) process.exitCode = 1;
 } finally {
-  await target.dispose();
+  if (values.keep) say(`Kept the database for inspection: ${target.where}`);
+  else await target.dispose();
 }

@@ -25,12 +25,26 @@ export interface DatabaseConfig {
 }
 
 export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+  const { keepStatistics } = await import('./statistics.ts');
   if (config.url) {
     const { openPostgres } = await import('./postgres.ts');
-    return openPostgres(config.url);
+    return keepStatistics(await openPostgres(config.url));
   }
   const { openPglite } = await import('./pglite.ts');
-  return openPglite(config.dataDir);
+  return keepStatistics(await openPglite(config.dataDir));
+}
+
+const WRITE_RE = /^\s*(?:INSERT|UPDATE|DELETE|WITH\s+\w+\s+AS\s*\(\s*(?:INSERT|UPDATE|DELETE))\b/i;
+const DEAD_RE = /^\s*(?:UPDATE|DELETE|WITH\s+\w+\s+AS\s*\(\s*(?:UPDATE|DELETE))\b/i;
+
+/** Whether a statement writes rows (INSERT/UPDATE/DELETE, alone or as the first CTE of a WITH). */
+export function isWriteStatement(sql: string): boolean {
+  return WRITE_RE.test(sql);
+}
+
+/** Whether a statement leaves dead row versions behind (UPDATE/DELETE, alone or as the first CTE). */
+export function leavesDeadRows(sql: string): boolean {
+  return DEAD_RE.test(sql);
 }
 
 /** A short description of where data lives, with no credentials. */
