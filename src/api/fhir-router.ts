@@ -273,11 +273,11 @@ async function historyResponse(ctx: Context, req: FhirRequest, where: { type?: s
       before = { lastUpdated, hid };
     } else if (k !== '_format' && k !== '_pretty') throw badRequest(`"${k}" is not a history parameter (use _count, _since).`, k);
   }
-  if (where.id)
-    await store.current(ctx.q, where.type as string, where.id).then((c) => {
-      if (!c) throw new FhirError(404, [issue('error', 'not-found', `${where.type}/${where.id} does not exist.`)]);
-    });
   const rows = await store.history(ctx.q, { ...where, count, since, before });
+  // An instance with no history in range may still exist (_since, paging); only then is a lookup needed.
+  if (where.id && !rows.length && !(await store.current(ctx.q, where.type as string, where.id))) {
+    throw new FhirError(404, [issue('error', 'not-found', `${where.type}/${where.id} does not exist.`)]);
+  }
   const page = rows.slice(0, count);
   const entries: EntryText[] = page.map((h) => ({
     fullUrl: `${ctx.baseUrl}/${h.type}/${h.id}`,

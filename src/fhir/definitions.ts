@@ -96,7 +96,7 @@ export function definitions(): Definitions {
 const FHIR_TYPE_EXT = 'http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type';
 const REGEX_EXT = 'http://hl7.org/fhir/StructureDefinition/regex';
 
-// biome-ignore lint/suspicious/noExplicitAny: raw JSON from the spec package
+/** Raw JSON from the spec package. */
 type Json = any;
 
 function compile(dir: string, version: string): Definitions {

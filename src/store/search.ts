@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
 import { badRequest } from '../fhir/outcome.ts';
 import type { IncludeSpec, SearchRequest } from '../fhir/search-parser.ts';
-import { compileFilter, type SortKind, Sql, sortExpression } from './search-sql.ts';
+import { compileFilter, driverRank, type SortKind, Sql, sortExpression } from './search-sql.ts';
 
 export interface Hit {
   rid: string;
@@ -62,9 +62,13 @@ function decodeCursor(s: string, signature: string, kinds: SortKind[]): Cursor {
 }
 
 /** The WHERE clause selecting the live resources of req.type that match every filter. */
+/** At most this many filters are left for the planner to join and order; the rest are per-row probes. */
+const DRIVERS = 2;
+
 function whereClause(sql: Sql, req: SearchRequest, r: string): string {
   const conds = [`${r}.type = ${sql.p(req.type)}`, `NOT ${r}.deleted`];
-  for (const f of req.filters) conds.push(compileFilter(sql, f, r, req.type));
+  const drivers = new Set([...req.filters].sort((a, b) => driverRank(a) - driverRank(b)).slice(0, DRIVERS));
+  for (const f of req.filters) conds.push(compileFilter(sql, f, r, req.type, !drivers.has(f)));
   return conds.join('\n  AND ');
 }
 
@@ -105,7 +109,7 @@ export async function search(q: Queryable, req: SearchRequest): Promise<SearchRe
     const order = keys.map((k, i) => `x.k${i}${k.descending ? ' DESC' : ''}`).join(', ');
     const ktext = keys.map((_, i) => `x.k${i}::text AS k${i}`).join(', ');
     text = `SELECT x.rid, x.type, x.id, x.content, ${ktext} FROM (
-      SELECT r.rid, r.type, r.id, r.content, ${cols} FROM resources r WHERE ${where}) x
+      SELECT r.rid, r.type, r.id, r.content, ${cols} FROM resources r WHERE ${where} OFFSET 0) x
       ${after} ORDER BY ${order}, x.rid LIMIT ${limit}`;
   }
   const rows = await q.query<Record<string, string>>(text, sql.params);
