@@ -68,6 +68,15 @@ function syncPath(path: string) {
   }
 }
 
+/**
+ * Lets Node's event loop run before the next query. PGlite executes in this thread and resolves its
+ * promises as microtasks, so a long chain of queries (a big transaction bundle, an import, the demo load)
+ * would otherwise keep the server from accepting or answering anything until the chain ends.
+ */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Opens the embedded database in `dataDir`, holding an exclusive lock on the directory while open. */
 export async function openPglite(dataDir: string): Promise<Database> {
   mkdirSync(dataDir, { recursive: true });
@@ -95,6 +104,7 @@ export async function openPglite(dataDir: string): Promise<Database> {
   return {
     kind: 'pglite',
     async query(sql, params) {
+      await turn();
       const res = await db.query(sql, params as unknown[]);
       return res.rows as never[];
     },
@@ -102,6 +112,7 @@ export async function openPglite(dataDir: string): Promise<Database> {
       return db.transaction(async (tx) =>
         fn({
           async query(sql, params) {
+            await turn();
             const res = await tx.query(sql, params as unknown[]);
             return res.rows as never[];
           },
