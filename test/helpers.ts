@@ -41,7 +41,8 @@ async function pgliteDir(): Promise<string> {
 }
 
 let counter = 0;
-async function postgresUrl(): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A new, empty database on the PostgreSQL server of DATABASE_URL, and the function that drops it. */
+export async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const admin = process.env.DATABASE_URL as string;
   const name = `hale_t_${process.pid}_${Date.now().toString(36)}_${counter++}`;
   const c = new pg.Client(admin);
@@ -84,7 +85,7 @@ export async function testDatabase(kind: Kind): Promise<TestDb> {
       },
     };
   }
-  const { url, drop } = await postgresUrl();
+  const { url, drop } = await freshPostgresDatabase();
   const db = await openDatabase({ url, dataDir: '' });
   await migrate(db);
   return {
@@ -113,7 +114,7 @@ export async function testServer(kind: Kind): Promise<TestServer> {
   if (kind === 'pglite') dataDir = await pgliteDir();
   else {
     dataDir = '';
-    ({ url, drop } = await postgresUrl());
+    ({ url, drop } = await freshPostgresDatabase());
   }
   const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, databaseUrl: url, bodyLimit: 1024 * 1024, demo: false });
   return {
@@ -146,4 +147,18 @@ export async function fhir(base: string, method: string, path: string, body?: un
 
 export function tmp(prefix = 'hale-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Every current resource as type/id → JSON without meta.versionId/lastUpdated (to compare two databases). */
+export async function snapshot(db: Database): Promise<Map<string, string>> {
+  const rows = await db.query<{ type: string; id: string; content: string }>('SELECT type, id, content FROM resources WHERE NOT deleted ORDER BY type, id');
+  return new Map(
+    rows.map((r) => {
+      const j = JSON.parse(r.content);
+      delete j.meta.versionId;
+      delete j.meta.lastUpdated;
+      if (!Object.keys(j.meta).length) delete j.meta;
+      return [`${r.type}/${r.id}`, JSON.stringify(j)];
+    }),
+  );
 }

@@ -10,21 +10,7 @@ import { exportAll } from '../../src/cli/export.ts';
 import { importPaths } from '../../src/cli/import.ts';
 import { seedClinic } from '../../src/seed/seed.ts';
 import * as store from '../../src/store/store.ts';
-import { kinds, type TestDb, testDatabase, tmp } from '../helpers.ts';
-
-type Json = Record<string, any>;
-
-async function snapshot(db: TestDb['db']): Promise<Map<string, string>> {
-  const rows = await db.query<{ type: string; id: string; content: string }>('SELECT type, id, content FROM resources WHERE NOT deleted ORDER BY type, id');
-  return new Map(
-    rows.map((r) => {
-      const j = JSON.parse(r.content) as Json;
-      delete j.meta.versionId;
-      delete j.meta.lastUpdated;
-      return [`${r.type}/${r.id}`, JSON.stringify(j)];
-    }),
-  );
-}
+import { kinds, snapshot, type TestDb, testDatabase, tmp } from '../helpers.ts';
 
 for (const kind of kinds()) {
   describe(`hale export (${kind})`, () => {

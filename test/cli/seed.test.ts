@@ -11,23 +11,9 @@ import { clinic, directory, patientRecord } from '../../src/seed/clinic.ts';
 import { Rng } from '../../src/seed/prng.ts';
 import { seedClinic } from '../../src/seed/seed.ts';
 import { search } from '../../src/store/search.ts';
-import { kinds, type TestDb, testDatabase } from '../helpers.ts';
+import { kinds, snapshot, type TestDb, testDatabase } from '../helpers.ts';
 
 type Json = Record<string, any>;
-
-/** Every current resource as type/id → JSON without meta.versionId/lastUpdated. */
-async function snapshot(db: TestDb['db']): Promise<Map<string, string>> {
-  const rows = await db.query<{ type: string; id: string; content: string }>('SELECT type, id, content FROM resources WHERE NOT deleted ORDER BY type, id');
-  return new Map(
-    rows.map((r) => {
-      const j = JSON.parse(r.content) as Json;
-      delete j.meta.versionId;
-      delete j.meta.lastUpdated;
-      if (!Object.keys(j.meta).length) delete j.meta;
-      return [`${r.type}/${r.id}`, JSON.stringify(j)];
-    }),
-  );
-}
 
 describe('seed generator (no database)', () => {
   test('the PRNG is deterministic and seed-dependent', () => {

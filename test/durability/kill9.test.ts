@@ -8,8 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
-import { type Kind, kinds, testDatabase } from '../helpers.ts';
+import { freshPostgresDatabase, type Kind, kinds, testDatabase } from '../helpers.ts';
 import { type ChildOptions, spawnHale, spawnRefused } from './child-server.ts';
 
 // HALE_KILL9_ROUNDS=20 for a longer soak than CI needs.
@@ -29,23 +28,8 @@ async function freshDatabase(kind: Kind): Promise<{ opts: ChildOptions; drop: ()
     await t.db.close(); // releases the lock: the child server owns the directory from now on
     return { opts: { dataDir: t.dataDir }, drop: async () => rmSync(t.dataDir, { recursive: true, force: true }) };
   }
-  const admin = process.env.DATABASE_URL as string;
-  const name = `hale_k9_${process.pid}_${Date.now().toString(36)}`;
-  const c = new pg.Client(admin);
-  await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  return {
-    opts: { databaseUrl: u.toString() },
-    async drop() {
-      const d = new pg.Client(admin);
-      await d.connect();
-      await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await d.end();
-    },
-  };
+  const { url, drop } = await freshPostgresDatabase();
+  return { opts: { databaseUrl: url }, drop };
 }
 
 /** A transaction of one Patient and two Observations referring to it by urn:uuid. */
