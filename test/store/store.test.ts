@@ -3,6 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { extractIndex } from '../../src/fhir/index-values.ts';
 import * as store from '../../src/store/store.ts';
 import { kinds, type TestDb, testDatabase } from '../helpers.ts';
 
@@ -24,6 +25,39 @@ for (const kind of kinds()) {
       assert.equal(result.stored.version, 2);
       const read = await store.read(t.db, 'Patient', 'race-1');
       assert.equal(JSON.parse(read.json).active, false);
+    });
+
+    test('after an update the index matches the new content exactly (stale rows gone)', async () => {
+      const v1 = {
+        resourceType: 'Patient',
+        name: [{ family: 'Diffley', given: ['Ann', 'Marie'] }],
+        telecom: [{ system: 'phone', value: '555-0101' }],
+        birthDate: '1970-03-04',
+        identifier: [{ system: 'urn:mrn', value: 'D-1' }],
+      } as store.Resource;
+      const { stored } = await store.create(t.db, v1, { id: 'diff-1' });
+      const rows = (table: string, cols: string) =>
+        t.db.query<Record<string, string>>(`SELECT ${cols} FROM ${table} WHERE rid = $1 ORDER BY 1, 2, 3`, [stored.rid]);
+      // A stale row, as if written by older indexing rules: the update must remove it.
+      await t.db.query("INSERT INTO sp_string (rid, type, param, norm, exact) VALUES ($1, 'Patient', 'family', 'stale', 'Stale')", [stored.rid]);
+
+      const v2 = { ...v1, telecom: [{ system: 'phone', value: '555-0202' }] } as store.Resource;
+      const updated = await store.update(t.db, 'Patient', 'diff-1', v2);
+      const expected = extractIndex(JSON.parse(updated.stored.json));
+
+      const strings = await rows('sp_string', 'param, norm, exact');
+      assert.deepEqual(strings.map((r) => [r.param, r.norm, r.exact]).sort(), expected.string.map((r) => [...r]).sort());
+      const tokens = await rows('sp_token', 'param, system, code, text_norm');
+      assert.deepEqual(tokens.map((r) => [r.param, r.system, r.code, r.text_norm]).sort(), expected.token.map((r) => [...r]).sort());
+      assert.ok(tokens.some((r) => r.code === '555-0202') && !tokens.some((r) => r.code === '555-0101'));
+      const dates = await rows('sp_date', 'param, lo, hi');
+      assert.equal(dates.length, expected.date.length);
+
+      // Delete, then update again (re-create): all rows come back.
+      await store.remove(t.db, 'Patient', 'diff-1');
+      assert.equal((await rows('sp_token', 'param, system, code, text_norm')).length, 0);
+      await store.update(t.db, 'Patient', 'diff-1', v1);
+      assert.equal((await rows('sp_token', 'param, system, code, text_norm')).length, extractIndex({ ...v1, id: 'diff-1' }).token.length);
     });
 
     test('a failed transaction changes nothing', async () => {
