@@ -62,12 +62,19 @@ function decodeCursor(s: string, signature: string, kinds: SortKind[]): Cursor {
 }
 
 /** The WHERE clause selecting the live resources of req.type that match every filter. */
-/** At most this many filters are left for the planner to join and order; the rest are per-row probes. */
-const DRIVERS = 2;
+/**
+ * Filters left for the planner to join and order; the rest are per-row probes. A reference or _id filter
+ * (a patient's Observations, a list of ids) is selective enough to drive alone; otherwise the planner
+ * chooses between the two best-ranked filters.
+ */
+function driverCount(best: number): number {
+  return best <= 1 ? 1 : 2;
+}
 
 function whereClause(sql: Sql, req: SearchRequest, r: string): string {
   const conds = [`${r}.type = ${sql.p(req.type)}`, `NOT ${r}.deleted`];
-  const drivers = new Set([...req.filters].sort((a, b) => driverRank(a) - driverRank(b)).slice(0, DRIVERS));
+  const ranked = [...req.filters].sort((a, b) => driverRank(a) - driverRank(b));
+  const drivers = new Set(ranked.slice(0, ranked.length ? driverCount(driverRank(ranked[0])) : 0));
   for (const f of req.filters) conds.push(compileFilter(sql, f, r, req.type, !drivers.has(f)));
   return conds.join('\n  AND ');
 }
