@@ -22,6 +22,22 @@ function sendOutcome(reply: FastifyReply, err: FhirError) {
   return reply.code(err.status).type(FHIR_JSON).send(JSON.stringify(err.outcome));
 }
 
+/**
+ * What the log says about an internal error: its kind, code and stack frames. Database messages are left
+ * out because they can quote the offending value (a patient's date, an identifier).
+ */
+export function describeInternalError(err: unknown): string {
+  const e = err as { name?: string; code?: string; stack?: string; message?: string };
+  const frames = (e.stack ?? '')
+    .split('\n')
+    .filter((l) => l.trim().startsWith('at '))
+    .slice(0, 12)
+    .join('\n');
+  const fromDatabase = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code);
+  const message = fromDatabase ? '(database error; message withheld: it may quote data)' : (e.message ?? String(err));
+  return `${e.name ?? 'Error'}${e.code ? ` [${e.code}]` : ''}: ${message}\n${frames}`;
+}
+
 function toFhirError(err: unknown): FhirError {
   if (err instanceof FhirError) return err;
   const e = err as { code?: string; statusCode?: number; message?: string };
@@ -37,6 +53,14 @@ function toFhirError(err: unknown): FhirError {
     case '40001':
     case '40P01':
       return new FhirError(409, 'The database aborted this request because of a concurrent one. Try again.', 'transient');
+  }
+  // SQLSTATE class 22 (data exception): a value the database cannot hold — out of range, malformed.
+  if (typeof e.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code)) {
+    return new FhirError(
+      400,
+      'A value in the request is out of the range Hale can store or search (e.g. a number or date too large). Check the values and try again.',
+      'invalid',
+    );
   }
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new FhirError(e.statusCode, e.message ?? 'Bad request.', 'invalid');
   return new FhirError(500, 'Hale hit an internal error and changed nothing. The server log has the details; please report it.', 'exception');
@@ -67,7 +91,13 @@ function assertJsonAcceptable(req: FastifyRequest) {
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: opts.config.bodyLimit, trustProxy: false });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.config.bodyLimit,
+    trustProxy: false,
+    // Errors Fastify raises before routing (a malformed %-escape in the URL …) are OperationOutcomes too.
+    frameworkErrors: (err, _req, reply) => sendOutcome(reply, toFhirError(err)),
+  });
   const { db } = opts;
 
   // Bodies arrive as text and are parsed here, so malformed JSON becomes a 400 OperationOutcome.
@@ -87,7 +117,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((err, _req, reply) => {
     const fe = toFhirError(err);
-    if (fe.status >= 500) opts.log?.(`error: ${(err as Error).stack ?? err}`);
+    if (fe.status >= 500) opts.log?.(`error: ${describeInternalError(err)}`);
     return sendOutcome(reply, fe);
   });
   app.setNotFoundHandler((req, reply) =>

@@ -13,7 +13,7 @@ import { applyView } from '../fhir/summary.ts';
 import { validateResource } from '../fhir/validate.ts';
 import { processBundle } from '../store/bundle.ts';
 import { everything } from '../store/everything.ts';
-import { type Hit, search } from '../store/search.ts';
+import { findMatches, type Hit, search } from '../store/search.ts';
 import * as store from '../store/store.ts';
 
 export interface FhirRequest {
@@ -80,15 +80,6 @@ function lenient(prefer?: string): boolean {
   return /handling=lenient/.test(prefer ?? '');
 }
 
-/** Conditional operations: the ids of live resources of `type` matching `query` (at most 2 asked). */
-async function matchIds(ctx: Context, type: string, query: [string, string][]): Promise<string[]> {
-  if (!query.length) throw badRequest(`A conditional ${type} operation needs search criteria.`);
-  const req = parseSearch(type, query);
-  req.count = 2;
-  const res = await search(ctx.q, req);
-  return res.matches.map((m) => m.id);
-}
-
 export async function route(ctx: Context, req: FhirRequest): Promise<FhirResponse> {
   const seg = req.path.split('/').filter(Boolean);
   const method = req.method.toUpperCase();
@@ -106,15 +97,24 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
     if (method === 'GET') return searchResponse(ctx, req, parseSearch(type, req.query, { lenient: lenient(req.prefer) }));
     if (method === 'POST') return createInteraction(ctx, req, type);
     if (method === 'PUT') {
-      const ids = await matchIds(ctx, type, req.query);
+      const ids = await findMatches(ctx.q, type, req.query);
       if (ids.length > 1) throw preconditionFailed(`The conditional update matched ${ids.length} or more ${type} resources; make the criteria more specific.`);
       const resource = asResource(req.body);
       if (ids.length === 1 && resource.id && resource.id !== ids[0]) throw badRequest(`The body's id "${resource.id}" is not the id of the matched resource.`);
+      if (!ids.length && resource.id) {
+        // Nothing matched, so this creates: it must not overwrite another resource that has the body's id.
+        const existing = await store.current(ctx.q, type, resource.id);
+        if (existing && !existing.deleted) {
+          throw new FhirError(409, [
+            issue('error', 'conflict', `Nothing matched the criteria, but ${type}/${resource.id} exists and does not match them; it is not overwritten.`),
+          ]);
+        }
+      }
       const r = await store.update(ctx.q, type, ids[0] ?? resource.id ?? randomUUID(), resource, { ifMatch: req.ifMatch });
-      return writeResponse(ctx, req, ids.length ? r.status : 201, r.stored, 'Updated.');
+      return writeResponse(ctx, req, ids.length ? r.status : 201, r.stored, ids.length ? 'Updated.' : 'Created.');
     }
     if (method === 'DELETE') {
-      const ids = await matchIds(ctx, type, req.query);
+      const ids = await findMatches(ctx.q, type, req.query);
       if (ids.length > 1) throw preconditionFailed(`The conditional delete matched ${ids.length} or more ${type} resources; Hale deletes one at a time.`);
       if (ids.length) await store.remove(ctx.q, type, ids[0]);
       return json(200, allOk(ids.length ? `Deleted ${type}/${ids[0]}.` : 'Nothing matched; nothing deleted.'));
@@ -184,7 +184,7 @@ async function createInteraction(ctx: Context, req: FhirRequest, type: string): 
   if (resource.resourceType !== type) throw badRequest(`The body is a ${resource.resourceType} but the URL is for ${type}.`, 'resourceType');
   if (req.ifNoneExist) {
     const query = [...new URLSearchParams(req.ifNoneExist.replace(/^.*\?/, ''))];
-    const ids = await matchIds(ctx, type, query);
+    const ids = await findMatches(ctx.q, type, query);
     if (ids.length > 1) throw preconditionFailed(`If-None-Exist matched ${ids.length} or more ${type} resources; make the criteria more specific.`);
     if (ids.length === 1) {
       const s = await store.read(ctx.q, type, ids[0]);
@@ -268,7 +268,7 @@ async function historyResponse(ctx: Context, req: FhirRequest, where: { type?: s
       since = new Date(v).toISOString();
     } else if (k === '_cursor') {
       const [lastUpdated, hid] = Buffer.from(v, 'base64url').toString('utf8').split('|');
-      if (!lastUpdated || Number.isNaN(Date.parse(lastUpdated)) || !/^\d+$/.test(hid ?? ''))
+      if (!lastUpdated || !/^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(lastUpdated) || Number.isNaN(Date.parse(lastUpdated)) || !/^\d{1,18}$/.test(hid ?? ''))
         throw badRequest('The _cursor of this page link is not valid.', '_cursor');
       before = { lastUpdated, hid };
     } else if (k !== '_format' && k !== '_pretty') throw badRequest(`"${k}" is not a history parameter (use _count, _since).`, k);

@@ -7,9 +7,11 @@ const dir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /** Applies every migration in db/migrations not yet applied, in name order, each in its own transaction. */
 export async function migrate(db: Database): Promise<string[]> {
-  await db.exec(`CREATE TABLE IF NOT EXISTS hale_migrations (
-    name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-  // Serialise concurrent starters on a server (several app nodes starting at once).
+  // Several app nodes may start at once on one server: everything here serialises on one advisory lock.
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(7251001)');
+    await tx.query('CREATE TABLE IF NOT EXISTS hale_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+  });
   const applied = new Set((await db.query<{ name: string }>('SELECT name FROM hale_migrations')).map((r) => r.name));
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.sql'))

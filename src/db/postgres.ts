@@ -59,6 +59,7 @@ export async function openPostgres(url: string): Promise<Database> {
     query: (sql, params) => run(pool, sql, params),
     async transaction(fn) {
       const c = await pool.connect();
+      let broken = false;
       try {
         await c.query('BEGIN');
         const tx: Queryable = { query: (sql, params) => run(c, sql, params) };
@@ -66,10 +67,13 @@ export async function openPostgres(url: string): Promise<Database> {
         await c.query('COMMIT');
         return result;
       } catch (err) {
-        await c.query('ROLLBACK').catch(() => {});
+        // A connection whose ROLLBACK failed is in an unknown state: close it rather than reuse it.
+        await c.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
         throw err;
       } finally {
-        c.release();
+        c.release(broken);
       }
     },
     async exec(sql) {

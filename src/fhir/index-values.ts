@@ -173,9 +173,10 @@ function addReference(rows: IndexRows, code: string, v: unknown) {
   }
   const ref = str((v as Obj | undefined)?.reference);
   if (!ref || ref.startsWith('#')) return;
-  const parsed = parseReference(ref);
-  const absolute = /^[a-z][a-z0-9+.-]*:/i.test(ref) ? ref : null;
-  if (parsed) rows.reference.push([code, parsed[0], parsed[1], absolute]);
+  // An absolute reference (http://other.org/fhir/Patient/1, urn:…) is kept as a URL only: it may name a
+  // resource on another server, which must never match — nor be included with — this server's Patient/1.
+  const parsed = /^[a-z][a-z0-9+.-]*:/i.test(ref) ? undefined : parseReference(ref);
+  if (parsed) rows.reference.push([code, parsed[0], parsed[1], null]);
   else rows.reference.push([code, null, null, ref]);
 }
 
@@ -207,11 +208,14 @@ export function dateRange(s: string): [string, string] | undefined {
   else if (!frac) hi = lo + 1000;
   else hi = lo + 1;
   if (Number.isNaN(lo) || Number.isNaN(hi) || Y < 1 || Y > 9999) return undefined;
-  return [new Date(lo).toISOString(), new Date(hi).toISOString()];
+  // Clamp to what the database can store: "9999" ends at year 10000, "0001-01-01T00:00+01:00" starts in year 0.
+  return [new Date(Math.max(lo, MIN_MS)).toISOString(), new Date(Math.min(hi, MAX_MS)).toISOString()];
 }
 
 const MIN = '0001-01-01T00:00:00.000Z';
 const MAX = '9999-12-31T23:59:59.999Z';
+const MIN_MS = Date.parse(MIN);
+const MAX_MS = Date.parse(MAX);
 
 function dateRanges(v: unknown): [string, string][] {
   if (typeof v === 'string') {

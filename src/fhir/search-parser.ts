@@ -106,7 +106,8 @@ export function splitPrefix(v: string): [Prefix, string] {
   return ['eq', v];
 }
 
-export const NUMBER_RE = /^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+/** A decimal as FHIR writes it; exponents are bounded so the value fits the database's numeric. */
+export const NUMBER_RE = /^[-+]?\d{1,100}(\.\d{1,100})?([eE][-+]?\d{1,3})?$/;
 const REFERENCE_RE = /^([A-Z][A-Za-z]+\/)?[A-Za-z0-9\-.]{1,64}(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 /** Checks one (comma-separated) value of a parameter, so bad input is a 400 that names the parameter. */

@@ -9,8 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context, FhirRequest, FhirResponse } from '../api/fhir-router.ts';
 import { bundleJson, type EntryText } from '../fhir/bundle-json.ts';
 import { badRequest, FhirError, issue, outcome } from '../fhir/outcome.ts';
-import { parseSearch } from '../fhir/search-parser.ts';
-import { search } from './search.ts';
+import { findMatches } from './search.ts';
 import { ID_RE } from './store.ts';
 
 type Router = (ctx: Context, req: FhirRequest) => Promise<FhirResponse>;
@@ -39,8 +38,18 @@ function parseEntries(bundle: Record<string, unknown>): Entry[] {
   const raw = bundle.entry ?? [];
   if (!Array.isArray(raw)) throw badRequest('Bundle.entry must be an array.', 'Bundle.entry');
   return raw.map((e: Record<string, unknown>, index) => {
-    const req = e?.request as Record<string, string> | undefined;
     const where = `Bundle.entry[${index}]`;
+    if (!e || typeof e !== 'object' || Array.isArray(e)) throw badRequest(`${where} must be an object.`, where);
+    const req = e.request as Record<string, string> | undefined;
+    for (const [field, value] of [
+      ['fullUrl', e.fullUrl],
+      ['request.ifMatch', req?.ifMatch],
+      ['request.ifNoneExist', req?.ifNoneExist],
+    ] as const) {
+      if (value !== undefined && typeof value !== 'string') throw badRequest(`${where}.${field} must be a string.`, `${where}.${field}`);
+    }
+    if (e.resource !== undefined && (typeof e.resource !== 'object' || e.resource === null || Array.isArray(e.resource)))
+      throw badRequest(`${where}.resource must be a resource (a JSON object).`, `${where}.resource`);
     if (!req || typeof req.method !== 'string' || typeof req.url !== 'string')
       throw badRequest(`${where} has no request with method and url.`, `${where}.request`);
     const method = req.method.toUpperCase();
@@ -49,7 +58,11 @@ function parseEntries(bundle: Record<string, unknown>): Entry[] {
     let resource = e.resource as Record<string, unknown> | undefined;
     if (method === 'PATCH' && resource?.resourceType === 'Binary' && typeof resource.data === 'string') {
       // JSON Patch in a bundle travels as a Binary.
-      resource = JSON.parse(Buffer.from(resource.data as string, 'base64').toString('utf8'));
+      try {
+        resource = JSON.parse(Buffer.from(resource.data as string, 'base64').toString('utf8'));
+      } catch {
+        throw badRequest(`${where}: the Binary's data is not base64-encoded JSON Patch.`, `${where}.resource.data`);
+      }
     }
     const path = splitUrl(req.url.replace(/^\//, '')).path;
     if (!path || /^[a-z]+:/i.test(path))
@@ -107,30 +120,25 @@ async function resolveConditionalReferences(ctx: Context, node: unknown, where: 
   for (const o of refs) {
     const ref = o.reference as string;
     const { path: type, query } = splitUrl(ref);
-    const req = parseSearch(type, query);
-    req.count = 2;
-    const res = await search(ctx.q, req);
-    if (res.matches.length !== 1) {
-      throw new FhirError(res.matches.length ? 412 : 404, [
+    const ids = await findMatches(ctx.q, type, query);
+    if (ids.length !== 1) {
+      throw new FhirError(ids.length ? 412 : 404, [
         issue(
           'error',
-          res.matches.length ? 'multiple-matches' : 'not-found',
-          `${where}: the conditional reference ${ref} matched ${res.matches.length === 0 ? 'nothing' : 'more than one resource'}; it must match exactly one.`,
+          ids.length ? 'multiple-matches' : 'not-found',
+          `${where}: the conditional reference ${ref} matched ${ids.length === 0 ? 'nothing' : 'more than one resource'}; it must match exactly one.`,
         ),
       ]);
     }
-    o.reference = `${type}/${res.matches[0].id}`;
+    o.reference = `${type}/${ids[0]}`;
   }
 }
 
 /** The one live resource of `type` matching `criteria`, undefined for none, 412 for several. */
 async function matchOne(ctx: Context, type: string, criteria: string, what: string): Promise<string | undefined> {
-  const req = parseSearch(type, [...new URLSearchParams(criteria)]);
-  req.count = 2;
-  const found = await search(ctx.q, req);
-  if (found.matches.length > 1)
-    throw new FhirError(412, [issue('error', 'multiple-matches', `${what} matched more than one ${type}; make the criteria more specific.`)]);
-  return found.matches[0]?.id;
+  const ids = await findMatches(ctx.q, type, [...new URLSearchParams(criteria)]);
+  if (ids.length > 1) throw new FhirError(412, [issue('error', 'multiple-matches', `${what} matched more than one ${type}; make the criteria more specific.`)]);
+  return ids[0];
 }
 
 function responseEntry(ctx: Context, e: Entry, res: FhirResponse, withResource: boolean): EntryText {

@@ -64,7 +64,7 @@ export async function everything(q: Queryable, patientId: string, query: [string
       if (!Number.isInteger(count) || count < 1) throw badRequest('_count must be a positive whole number.', '_count');
       count = Math.min(count, 1000);
     } else if (k === '_cursor') {
-      const m = /^([cr])(\d+)$/.exec(v);
+      const m = /^([cr])(\d{1,18})$/.exec(v);
       if (!m) throw badRequest('The _cursor of this page link is not valid.', '_cursor');
       phase = m[1] as 'c' | 'r';
       after = m[2];

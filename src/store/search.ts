@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
 import { badRequest } from '../fhir/outcome.ts';
-import type { IncludeSpec, SearchRequest } from '../fhir/search-parser.ts';
+import { type IncludeSpec, parseSearch, type SearchRequest } from '../fhir/search-parser.ts';
 import { compileFilter, driverRank, type SortKind, Sql, sortExpression } from './search-sql.ts';
 
 export interface Hit {
@@ -128,6 +128,30 @@ export async function search(q: Queryable, req: SearchRequest): Promise<SearchRe
   }
   if (req.include.length || req.revinclude.length) result.included = await includes(q, req, result.matches);
   return result;
+}
+
+/**
+ * Conditional operations (If-None-Exist, conditional update/delete/references): the ids of the live
+ * resources of `type` matching `query`, at most `limit`. The criteria must filter something; result
+ * parameters (_summary, _sort, _include …) are ignored so they cannot change what matches.
+ */
+export async function findMatches(q: Queryable, type: string, query: [string, string][], limit = 2): Promise<string[]> {
+  const req = parseSearch(type, query);
+  if (!req.filters.length) {
+    throw badRequest(`Conditional criteria for ${type} must include at least one search parameter (e.g. identifier=system|value).`);
+  }
+  const res = await search(q, {
+    ...req,
+    count: limit,
+    total: 'none',
+    summary: undefined,
+    elements: undefined,
+    sort: [],
+    include: [],
+    revinclude: [],
+    cursor: undefined,
+  });
+  return res.matches.map((m) => m.id);
 }
 
 export async function count(q: Queryable, req: SearchRequest): Promise<number> {
