@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
-import { FhirError, issue, outcome } from '../fhir/outcome.ts';
+import { describeInternalError, FhirError, issue } from '../fhir/outcome.ts';
 import { type FhirRequest, route } from './fhir-router.ts';
 
 export const FHIR_BASE = '/fhir/R4';
@@ -20,22 +20,6 @@ export interface AppOptions {
 
 function sendOutcome(reply: FastifyReply, err: FhirError) {
   return reply.code(err.status).type(FHIR_JSON).send(JSON.stringify(err.outcome));
-}
-
-/**
- * What the log says about an internal error: its kind, code and stack frames. Database messages are left
- * out because they can quote the offending value (a patient's date, an identifier).
- */
-export function describeInternalError(err: unknown): string {
-  const e = err as { name?: string; code?: string; stack?: string; message?: string };
-  const frames = (e.stack ?? '')
-    .split('\n')
-    .filter((l) => l.trim().startsWith('at '))
-    .slice(0, 12)
-    .join('\n');
-  const fromDatabase = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code);
-  const message = fromDatabase ? '(database error; message withheld: it may quote data)' : (e.message ?? String(err));
-  return `${e.name ?? 'Error'}${e.code ? ` [${e.code}]` : ''}: ${message}\n${frames}`;
 }
 
 function toFhirError(err: unknown): FhirError {
@@ -162,7 +146,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       prefer: req.headers.prefer as string | undefined,
       body,
     };
-    const res = await route({ db, q: db, baseUrl: baseUrl(req) }, fr);
+    const res = await route({ db, q: db, baseUrl: baseUrl(req), log: opts.log }, fr);
     reply.code(res.status).headers(res.headers);
     if (res.body === undefined || head) return reply.send();
     return reply.type(FHIR_JSON).send(res.body);
@@ -181,5 +165,3 @@ function homePage(): string {
 Try <a href="${FHIR_BASE}/Patient?_count=10">${FHIR_BASE}/Patient?_count=10</a>.</p>
 <p>The clinician workspace is coming; see README.md.</p></body></html>`;
 }
-
-export { outcome };

@@ -42,6 +42,8 @@ export interface Context {
   /** Where to run: the database itself, or an open transaction. */
   q: Queryable;
   baseUrl: string;
+  /** Where internal errors are reported (never patient data: see describeInternalError). */
+  log?: (line: string) => void;
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): FhirResponse => ({ status, body: JSON.stringify(body), headers });
@@ -168,7 +170,7 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
         req,
         'searchset',
         page.hits.map((h) => ({ ...h, mode: 'match' as const })),
-        page.total,
+        undefined,
         page.next,
       );
     }

@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { type Context, route } from '../api/fhir-router.ts';
 import type { Database } from '../db/database.ts';
 import { FhirError } from '../fhir/outcome.ts';
-import { processBundle } from '../store/bundle.ts';
+import { processBundle, rewriteReferences } from '../store/bundle.ts';
 import * as store from '../store/store.ts';
 import { putAll } from './batch-write.ts';
 
@@ -108,19 +108,6 @@ function messageOf(err: unknown): string {
 }
 
 /** Replaces references found in `map` anywhere in `node`. */
-function rewriteReferences(node: unknown, map: Map<string, string>): void {
-  if (Array.isArray(node)) for (const n of node) rewriteReferences(n, map);
-  else if (node && typeof node === 'object') {
-    const o = node as Json;
-    for (const [k, v] of Object.entries(o)) {
-      if (k === 'reference' && typeof v === 'string') {
-        const hit = map.get(v);
-        if (hit) o[k] = hit;
-      } else if (v && typeof v === 'object') rewriteReferences(v, map);
-    }
-  }
-}
-
 const uuidOf = (fullUrl: unknown) =>
   typeof fullUrl === 'string' && fullUrl.startsWith('urn:uuid:') && store.ID_RE.test(fullUrl.slice(9)) ? fullUrl.slice(9) : undefined;
 
@@ -354,8 +341,7 @@ export function totalBytes(files: ImportFile[]): number {
 
 export async function importFileList(db: Database, files: ImportFile[], opts: ImportOptions = {}, t0 = performance.now()): Promise<ImportSummary> {
   let bytesDone = 0;
-  const inFlightBytes = 0;
-  const importer = new Importer(db, opts, () => opts.onProgress?.(bytesDone + inFlightBytes, importer.resources));
+  const importer = new Importer(db, opts, () => opts.onProgress?.(bytesDone, importer.resources));
   const summary: ImportSummary = { files: files.length, filesOk: 0, filesFailed: 0, byType: {}, resources: 0, created: 0, errors: [], ms: 0 };
   const settle = (r: FileResult) => {
     if (r.ok) summary.filesOk++;

@@ -18,8 +18,12 @@ function alive(pid: number): boolean {
  * directory corrupt it. The lock file names the holder; a lock left by a dead process is taken over.
  * Returns the function that releases it.
  */
+/** Data directories this process holds (a lock file naming our own pid may be a stale one from a past run). */
+const held = new Set<string>();
+
 export function lockDataDir(dir: string): () => void {
   const file = join(dir, 'hale.lock');
+  if (held.has(file)) throw new DataDirLockedError(`The data directory ${dir} is already open in this process; close it before opening it again.`);
   const me = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -27,9 +31,11 @@ export function lockDataDir(dir: string): () => void {
       writeSync(fd, me);
       closeSync(fd);
       let released = false;
+      held.add(file);
       const release = () => {
         if (released) return;
         released = true;
+        held.delete(file);
         try {
           if (JSON.parse(readFileSync(file, 'utf8')).pid === process.pid) unlinkSync(file);
         } catch {

@@ -45,3 +45,19 @@ export const conflict = (msg: string) => new FhirError(409, [issue('error', 'con
 export const preconditionFailed = (msg: string) => new FhirError(412, [issue('error', 'conflict', msg)]);
 export const notSupported = (msg: string) => new FhirError(400, [issue('error', 'not-supported', msg)]);
 export const allOk = (msg: string) => outcome([issue('information', 'informational', msg)]);
+
+/**
+ * What the log says about an internal error: its kind, code and stack frames. Database messages are left
+ * out because they can quote the offending value (a patient's date, an identifier).
+ */
+export function describeInternalError(err: unknown): string {
+  const e = err as { name?: string; code?: string; stack?: string; message?: string };
+  const frames = (e.stack ?? '')
+    .split('\n')
+    .filter((l) => l.trim().startsWith('at '))
+    .slice(0, 12)
+    .join('\n');
+  const fromDatabase = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code);
+  const message = fromDatabase ? '(database error; message withheld: it may quote data)' : (e.message ?? String(err));
+  return `${e.name ?? 'Error'}${e.code ? ` [${e.code}]` : ''}: ${message}\n${frames}`;
+}

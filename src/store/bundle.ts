@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, FhirRequest, FhirResponse } from '../api/fhir-router.ts';
 import { bundleJson, type EntryText } from '../fhir/bundle-json.ts';
-import { badRequest, FhirError, issue, outcome } from '../fhir/outcome.ts';
+import { badRequest, describeInternalError, FhirError, issue, outcome } from '../fhir/outcome.ts';
 import { findMatches } from './search.ts';
 import { ID_RE } from './store.ts';
 
@@ -91,7 +91,7 @@ function splitUrl(url: string): { path: string; query: [string, string][] } {
 }
 
 /** Replaces every Reference.reference found in `map` (fullUrl → Type/id), anywhere in the resource. */
-function rewriteReferences(node: unknown, map: Map<string, string>): void {
+export function rewriteReferences(node: unknown, map: Map<string, string>): void {
   if (Array.isArray(node)) {
     for (const n of node) rewriteReferences(n, map);
   } else if (node && typeof node === 'object') {
@@ -276,6 +276,7 @@ async function batch(ctx: Context, entries: Entry[], route: Router, withResource
             });
       out.push(responseEntry(ctx, e, res, withResource));
     } catch (err) {
+      if (!(err instanceof FhirError)) ctx.log?.(`error: ${describeInternalError(err)}`);
       const fe = err instanceof FhirError ? err : new FhirError(500, 'The entry failed because of an internal error.', 'exception');
       out.push({ response: { status: `${fe.status} ${STATUS_TEXT[fe.status] ?? ''}`.trim(), outcome: JSON.stringify(outcome(fe.issues)) } });
     }

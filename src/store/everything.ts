@@ -10,7 +10,6 @@ import type { Hit } from './search.ts';
 
 export interface EverythingPage {
   hits: Hit[];
-  total?: number;
   next?: string;
 }
 

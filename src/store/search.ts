@@ -45,7 +45,7 @@ function encodeCursor(c: Cursor): string {
 /** What each kind of sort key may look like as text, so a tampered cursor is a 400 and never a SQL error. */
 const KEY_SHAPE: Record<SortKind, RegExp> = {
   timestamptz: /^(-?infinity|\d{4,}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d{1,6})?([+-]\d\d(:?\d\d){0,2}|Z)?( BC)?)$/,
-  numeric: /^(-?Infinity|NaN|-?\d{1,100}(\.\d{1,100})?)$/,
+  numeric: /^(-?Infinity|NaN|-?\d{1,1000}(\.\d{1,1000})?)$/,
   text: /^[^\0]*$/,
 };
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import jsonpatch, { type Operation } from 'fast-json-patch';
-import type { Database, Queryable } from '../db/database.ts';
+import type { Queryable } from '../db/database.ts';
 import { isResourceType } from '../fhir/definitions.ts';
 import { extractIndex } from '../fhir/index-values.ts';
 import { badRequest, conflict, FhirError, gone, issue, notFound, preconditionFailed } from '../fhir/outcome.ts';
@@ -327,5 +327,3 @@ export async function history(q: Queryable, h: HistoryQuery): Promise<HistoryEnt
   );
   return rows.map((r) => ({ ...toStored(r), method: r.method, hid: r.hid }));
 }
-
-export type { Database };
