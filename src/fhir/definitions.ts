@@ -275,9 +275,17 @@ export function isResourceType(name: string): boolean {
 }
 
 /** All search parameters for a resource type, including the common Resource/DomainResource ones. */
+const paramsByType = new Map<string, Record<string, SearchParamDef>>();
+
+/** (Built once per type: every search request looks its parameters up here.) */
 export function searchParamsFor(type: string): Record<string, SearchParamDef> {
-  const d = definitions();
-  const own = d.searchParams[type] ?? {};
-  const common = { ...d.searchParams.Resource, ...(d.types[type]?.base === 'DomainResource' ? d.searchParams.DomainResource : {}) };
-  return { ...common, ...own };
+  let params = paramsByType.get(type);
+  if (!params) {
+    const d = definitions();
+    const own = d.searchParams[type] ?? {};
+    const common = { ...d.searchParams.Resource, ...(d.types[type]?.base === 'DomainResource' ? d.searchParams.DomainResource : {}) };
+    params = Object.freeze({ ...common, ...own });
+    paramsByType.set(type, params);
+  }
+  return params;
 }

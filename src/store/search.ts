@@ -31,11 +31,21 @@ interface Cursor {
   s: string;
 }
 
+const signatures = new Map<string, string>();
+
+/** A short tag of the search's type and sort, so a cursor cannot be replayed on another sort (memoised). */
 function sortSignature(req: SearchRequest): string {
-  return createHash('sha256')
-    .update(`${req.type}|${req.sort.map((k) => `${k.descending ? '-' : ''}${k.param.code}`).join(',')}`)
-    .digest('base64url')
-    .slice(0, 10);
+  const key = `${req.type}|${req.sort.map((k) => `${k.descending ? '-' : ''}${k.param.code}`).join(',')}`;
+  let sig = signatures.get(key);
+  if (!sig) {
+    sig = hashSignature(key);
+    if (signatures.size < 10000) signatures.set(key, sig);
+  }
+  return sig;
+}
+
+function hashSignature(key: string): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, 10);
 }
 
 function encodeCursor(c: Cursor): string {
