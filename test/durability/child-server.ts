@@ -45,25 +45,30 @@ function env(opts: ChildOptions): NodeJS.ProcessEnv {
   return e;
 }
 
-/** Spawns `node bin/hale.js start` and returns once it is listening (or throws with its output when it exits). */
-export async function spawnHale(opts: ChildOptions, timeoutMs = 60_000): Promise<ChildServer> {
+/** Spawns `node bin/hale.js start` on a free port, collecting everything it prints. */
+async function startChild(opts: ChildOptions) {
   const port = await freePort();
   const proc = spawn(process.execPath, [resolve('bin/hale.js'), 'start', '--port', String(port), '--no-demo'], {
     env: env(opts),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  proc.stdout?.on('data', (d) => {
+  const collect = (d: Buffer) => {
     out += d;
-  });
-  proc.stderr?.on('data', (d) => {
-    out += d;
-  });
+  };
+  proc.stdout?.on('data', collect);
+  proc.stderr?.on('data', collect);
+  return { port, proc, output: () => out };
+}
+
+/** Spawns `node bin/hale.js start` and returns once it is listening (or throws with its output when it exits). */
+export async function spawnHale(opts: ChildOptions, timeoutMs = 60_000): Promise<ChildServer> {
+  const { port, proc, output } = await startChild(opts);
   const exited = new Promise<number | null>((ok) => proc.once('exit', (code) => ok(code)));
   await new Promise<void>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`hale did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => fail(new Error(`hale did not start within ${timeoutMs} ms:\n${output()}`)), timeoutMs);
     const check = () => {
-      if (out.includes('Hale is running')) {
+      if (output().includes('Hale is running')) {
         clearTimeout(timer);
         proc.stdout?.off('data', check);
         ok();
@@ -72,14 +77,14 @@ export async function spawnHale(opts: ChildOptions, timeoutMs = 60_000): Promise
     proc.stdout?.on('data', check);
     exited.then((code) => {
       clearTimeout(timer);
-      fail(new Error(`hale exited with code ${code} before listening:\n${out}`));
+      fail(new Error(`hale exited with code ${code} before listening:\n${output()}`));
     });
   });
   return {
     proc,
     pid: proc.pid as number,
     base: `http://127.0.0.1:${port}/fhir/R4`,
-    output: () => out,
+    output,
     async kill9() {
       proc.kill('SIGKILL');
       await exited;
@@ -93,20 +98,9 @@ export async function spawnHale(opts: ChildOptions, timeoutMs = 60_000): Promise
 
 /** Runs `hale start` on a data directory expected to be refused; resolves with its exit code and output. */
 export async function spawnRefused(opts: ChildOptions, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [resolve('bin/hale.js'), 'start', '--port', String(port), '--no-demo'], {
-    env: env(opts),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout?.on('data', (d) => {
-    out += d;
-  });
-  proc.stderr?.on('data', (d) => {
-    out += d;
-  });
+  const { proc, output } = await startChild(opts);
   const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((ok) => proc.once('exit', (c) => ok(c)));
   clearTimeout(timer);
-  return { code, output: out };
+  return { code, output: output() };
 }
