@@ -3,6 +3,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app.ts';
+import { startSealer } from './audit/chain.ts';
 import type { Config } from './config.ts';
 import { type Database, describeDatabase, openDatabase } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
@@ -25,6 +26,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
   try {
     const applied = await migrate(db);
     if (applied.length) log(`Applied migrations: ${applied.join(', ')}`);
+    const stopSealer = startSealer(db, 1000, (err) => log(`error: sealing the audit log failed (${(err as Error).message})`));
     const app = await buildApp({ db, config, log: process.env.HALE_LOG_REQUESTS === 'true' ? log : (l) => l.startsWith('error') && log(l) });
     await app.listen({ port: config.port, host: config.host });
     const addr = app.server.address();
@@ -47,6 +49,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
         closed = true;
         await demo?.stop();
         await app.close();
+        await stopSealer();
         await db.close();
       },
     };

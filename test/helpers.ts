@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { type Database, openDatabase } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { createAccount } from '../src/auth/accounts.ts';
+import { issueSession } from '../src/auth/sessions.ts';
 import { type Running, startServer } from '../src/server.ts';
 
 export type Kind = 'pglite' | 'postgres';
@@ -102,6 +104,8 @@ export async function testDatabase(kind: Kind): Promise<TestDb> {
 export interface TestServer {
   /** FHIR base, e.g. http://localhost:1234/fhir/R4 */
   base: string;
+  /** A bearer token with full access (role system), which fhir() sends by default. */
+  token: string;
   server: Running;
   close(): Promise<void>;
 }
@@ -117,8 +121,13 @@ export async function testServer(kind: Kind): Promise<TestServer> {
     ({ url, drop } = await freshPostgresDatabase());
   }
   const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, databaseUrl: url, bodyLimit: 1024 * 1024, demo: false });
+  const base = `${server.url}/fhir/R4`;
+  // The suites act as a backend service with full access; access-control suites make their own users.
+  const token = await tokenFor(server.db, 'system');
+  tokens.set(base, token);
   return {
-    base: `${server.url}/fhir/R4`,
+    base,
+    token,
     server,
     async close() {
       await server.close();
@@ -128,11 +137,26 @@ export async function testServer(kind: Kind): Promise<TestServer> {
   };
 }
 
-/** fetch() against the FHIR API returning status, headers and parsed JSON. */
+const tokens = new Map<string, string>();
+
+/** A new account with `role` (and optional FHIR identity) and a bearer token for it. */
+export async function tokenFor(db: Database, role: string, fhirRef?: string, scopes?: string): Promise<string> {
+  const account = await createAccount(db, { role, displayName: `Test ${role} ${++counter}`, fhirRef });
+  const { token } = await issueSession(db, account.id, { kind: 'bearer', idleSeconds: 86400, absoluteSeconds: 86400, scopes });
+  return token;
+}
+
+/** The Authorization header of the test server at `base` (for raw fetch calls). */
+export function auth(base: string): Record<string, string> {
+  const token = tokens.get(base);
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+/** fetch() against the FHIR API returning status, headers and parsed JSON; as the suite's system user unless headers say otherwise. */
 export async function fhir(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${base}/${path}`, {
     method,
-    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...headers },
+    headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...auth(base), ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();

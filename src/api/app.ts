@@ -3,10 +3,14 @@
  * OperationOutcome with the right status. Request logs carry the route pattern, never ids, queries or bodies.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Access, type Principal } from '../access/access.ts';
+import { type AuditEntry, recordAudit, withAudit } from '../audit/audit.ts';
+import { readCookie } from '../auth/http.ts';
+import { resolveToken, SESSION_COOKIE, type SessionInfo } from '../auth/sessions.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { describeInternalError, FhirError, issue } from '../fhir/outcome.ts';
-import { type FhirRequest, route } from './fhir-router.ts';
+import { type Context, type FhirRequest, route } from './fhir-router.ts';
 
 export const FHIR_BASE = '/fhir/R4';
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -146,16 +150,88 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       prefer: req.headers.prefer as string | undefined,
       body,
     };
-    const res = await route({ db, q: db, baseUrl: baseUrl(req), log: opts.log }, fr);
+    const res = await routeAudited(db, req, fr, { baseUrl: baseUrl(req), log: opts.log });
     reply.code(res.status).headers(res.headers);
     if (res.body === undefined || head) return reply.send();
     return reply.type(FHIR_JSON).send(res.body);
   };
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: `${FHIR_BASE}`, handler });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: `${FHIR_BASE}/*`, handler });
+  // Sign-in, sessions and authorisation endpoints (src/auth/); each module registers its routes here.
+
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(homePage()));
   app.get('/healthz', async () => ({ status: 'ok' }));
   return app;
+}
+
+/** Whether a request changes data: such requests run in one transaction with their audit entries. */
+function isWrite(fr: FhirRequest): boolean {
+  if (fr.method === 'GET') return false;
+  if (fr.method !== 'POST') return true;
+  // Bundles open their own transactions (per entry for a batch); searches and operations read.
+  return !(fr.path === '' || fr.path.endsWith('/_search') || fr.path.includes('$'));
+}
+
+const ANONYMOUS: Principal = { accountId: 'anonymous', role: 'patient', display: 'unauthenticated request', patients: [] };
+
+const REFUSED: Record<NonNullable<SessionInfo['refused']>, string> = {
+  locked: 'This session is locked. Resume it with one touch of your passkey (POST /auth/resume), or sign in as someone else.',
+  idle: 'This token was idle too long and has expired. Get a new one.',
+  expired: 'Your session has ended (it reached its time limit). Sign in again.',
+  revoked: 'This session or token was revoked (signed out). Sign in again.',
+  disabled: 'This account is disabled. Ask an administrator.',
+};
+
+function unauthorized(message: string): FhirError {
+  const err = new FhirError(401, [issue('error', 'login', message)]);
+  return err;
+}
+
+/**
+ * Who sent this request: a bearer token (API clients, SMART apps) or the session cookie (the web app,
+ * which must also send its CSRF token on anything but GET). No credentials, or unusable ones, is a 401.
+ */
+export async function authenticate(db: Database, req: FastifyRequest): Promise<SessionInfo> {
+  const header = req.headers.authorization;
+  const bearer = header?.match(/^Bearer\s+([A-Za-z0-9_\-.~+/]+=*)$/i)?.[1];
+  if (header && !bearer) throw unauthorized('The Authorization header must be "Bearer <token>".');
+  const token = bearer ?? readCookie(req, SESSION_COOKIE);
+  if (!token) throw unauthorized('Sign in first: send "Authorization: Bearer <token>", or sign in to the web app. See docs/api.md.');
+  const info = await resolveToken(db, token, req.ip);
+  if (!info) throw unauthorized('This token is not valid (unknown, or forged). Sign in again or get a new token.');
+  if (info.refused) throw unauthorized(REFUSED[info.refused]);
+  if (!bearer && req.method !== 'GET' && req.method !== 'HEAD' && req.headers['x-csrf-token'] !== info.csrf)
+    throw new FhirError(403, [issue('error', 'security', 'This request lacks the CSRF token of your session (X-CSRF-Token). Reload the page and try again.')]);
+  return info;
+}
+
+/** The action letter an audit entry for a refused request gets. */
+function actionOf(method: string): AuditEntry['action'] {
+  return method === 'POST' ? 'C' : method === 'PUT' || method === 'PATCH' ? 'U' : method === 'DELETE' ? 'D' : 'R';
+}
+
+/**
+ * Runs one FHIR request as its principal: writes in a transaction together with their audit entries;
+ * reads, then their audit entries (group-committed) before the response leaves. A refusal (401, 403) is
+ * audited too, outside any transaction.
+ */
+async function routeAudited(db: Database, req: FastifyRequest, fr: FhirRequest, base: Pick<Context, 'baseUrl' | 'log'>) {
+  let principal = ANONYMOUS;
+  try {
+    const publicPath = fr.path === 'metadata' && fr.method === 'GET';
+    if (!publicPath) principal = (await authenticate(db, req)).principal;
+    const access = publicPath ? Access.system() : await Access.of(db, principal);
+    const ctx: Context = { db, q: db, ...base, access, audit: [] };
+    if (isWrite(fr)) return await withAudit(ctx, principal, (c) => route(c, fr));
+    const res = await route(ctx, fr);
+    await recordAudit(db, ctx.audit, principal);
+    return res;
+  } catch (err) {
+    if (err instanceof FhirError && (err.status === 401 || err.status === 403)) {
+      await recordAudit(db, [{ action: actionOf(fr.method), subtype: fr.method === 'GET' && /\//.test(fr.path) ? 'read' : 'operation', outcome: '4', detail: err.message.slice(0, 300), what: [fr.path.split('?')[0].slice(0, 200)] }], principal);
+    }
+    throw err;
+  }
 }
 
 function homePage(): string {

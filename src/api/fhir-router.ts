@@ -4,12 +4,16 @@
  * Fastify calls it for HTTP; the bundle processor calls it for each transaction or batch entry.
  */
 import { randomUUID } from 'node:crypto';
+import { type Access, mentionedPatients, noteWrite, patientsOf } from '../access/access.ts';
+import type { AuditEntry } from '../audit/audit.ts';
+import { readAudit, searchAudit } from '../audit/search.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { bundleJson, type EntryText } from '../fhir/bundle-json.ts';
 import { capabilityStatement } from '../fhir/capability.ts';
 import { allOk, badRequest, FhirError, issue, notSupported, outcome, preconditionFailed } from '../fhir/outcome.ts';
 import { parseSearch, type SearchRequest } from '../fhir/search-parser.ts';
 import { applyView } from '../fhir/summary.ts';
+import { resourceTypes } from '../fhir/definitions.ts';
 import { validateResource } from '../fhir/validate.ts';
 import { processBundle } from '../store/bundle.ts';
 import { everything } from '../store/everything.ts';
@@ -44,6 +48,10 @@ export interface Context {
   baseUrl: string;
   /** Where internal errors are reported (never patient data: see describeInternalError). */
   log?: (line: string) => void;
+  /** Who is asking and what they may see; every interaction checks it. */
+  access: Access;
+  /** The audit entries of this request so far; written with the action (see audit/audit.ts). */
+  audit: AuditEntry[];
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): FhirResponse => ({ status, body: JSON.stringify(body), headers });
@@ -61,7 +69,10 @@ function preferReturn(prefer?: string): 'minimal' | 'representation' | 'Operatio
   return (m?.[1] as 'minimal' | 'representation' | 'OperationOutcome') ?? 'representation';
 }
 
-function writeResponse(ctx: Context, req: FhirRequest, status: number, s: store.Stored, message: string): FhirResponse {
+function writeResponse(ctx: Context, req: FhirRequest, status: number, s: store.Stored, message: string, found = false): FhirResponse {
+  noteWrite(ctx.db, s.type, s.json);
+  const [action, subtype] = found ? (['R', 'read'] as const) : status === 201 ? (['C', 'create'] as const) : req.method === 'PATCH' ? (['U', 'patch'] as const) : (['U', 'update'] as const);
+  ctx.audit.push({ action, subtype, what: [`${s.type}/${s.id}/_history/${s.version}`], patients: patientsOf(s.type, s.id, s.json) });
   const headers = resourceHeaders(ctx, s);
   if (status === 200) delete headers.Location;
   const ret = preferReturn(req.prefer);
@@ -88,18 +99,26 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
   const [type, id, op, vid] = seg;
 
   if (seg.length === 0) {
-    if (method === 'POST') return processBundle(ctx, req.body, route, { prefer: req.prefer });
+    if (method === 'POST') {
+      const type = (req.body as { type?: string } | undefined)?.type;
+      ctx.audit.push({ action: 'E', subtype: type === 'batch' ? 'batch' : 'transaction' });
+      return processBundle(ctx, req.body, route, { prefer: req.prefer });
+    }
     throw notSupported('Searching across all types is not supported: search one type, e.g. GET Patient?name=smith.');
   }
   if (type === 'metadata' && seg.length === 1 && method === 'GET') return json(200, capabilityStatement(ctx.baseUrl));
   if (type === '_history' && seg.length === 1 && method === 'GET') return historyResponse(ctx, req, {});
 
   store.assertType(type);
+  if (type === 'AuditEvent' && method !== 'GET' && !(method === 'POST' && id === '_search'))
+    throw new FhirError(405, [issue('error', 'not-supported', 'AuditEvents are written by Hale itself, for every access; they cannot be created, changed or deleted.')]);
+  const { access } = ctx;
   if (seg.length === 1) {
     if (method === 'GET') return searchResponse(ctx, req, parseSearch(type, req.query, { lenient: lenient(req.prefer) }));
     if (method === 'POST') return createInteraction(ctx, req, type);
     if (method === 'PUT') {
-      const ids = await findMatches(ctx.q, type, req.query);
+      access.assert(type, 'u');
+      const ids = await findMatches(ctx.q, type, req.query, 2, access);
       if (ids.length > 1) throw preconditionFailed(`The conditional update matched ${ids.length} or more ${type} resources; make the criteria more specific.`);
       const resource = asResource(req.body);
       if (ids.length === 1 && resource.id && resource.id !== ids[0]) throw badRequest(`The body's id "${resource.id}" is not the id of the matched resource.`);
@@ -107,18 +126,22 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
         // Nothing matched, so this creates: it must not overwrite another resource that has the body's id.
         const existing = await store.current(ctx.q, type, resource.id);
         if (existing && !existing.deleted) {
+          access.assertVisible(type, existing.id, existing.json, existing.rid);
           throw new FhirError(409, [
             issue('error', 'conflict', `Nothing matched the criteria, but ${type}/${resource.id} exists and does not match them; it is not overwritten.`),
           ]);
         }
       }
-      const r = await store.update(ctx.q, type, ids[0] ?? resource.id ?? randomUUID(), resource, { ifMatch: req.ifMatch });
+      const target = ids[0] ?? resource.id ?? randomUUID();
+      access.assertWritable(type, { ...resource, id: target });
+      const r = await store.update(ctx.q, type, target, resource, { ifMatch: req.ifMatch });
       return writeResponse(ctx, req, ids.length ? r.status : 201, r.stored, ids.length ? 'Updated.' : 'Created.');
     }
     if (method === 'DELETE') {
-      const ids = await findMatches(ctx.q, type, req.query);
+      access.assert(type, 'd');
+      const ids = await findMatches(ctx.q, type, req.query, 2, access);
       if (ids.length > 1) throw preconditionFailed(`The conditional delete matched ${ids.length} or more ${type} resources; Hale deletes one at a time.`);
-      if (ids.length) await store.remove(ctx.q, type, ids[0]);
+      if (ids.length) await deleteOne(ctx, type, ids[0]);
       return json(200, allOk(ids.length ? `Deleted ${type}/${ids[0]}.` : 'Nothing matched; nothing deleted.'));
     }
   }
@@ -126,27 +149,44 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
     if (id === '_search' && method === 'POST') return searchResponse(ctx, req, parseSearch(type, req.query, { lenient: lenient(req.prefer) }));
     if (id === '_history' && method === 'GET') return historyResponse(ctx, req, { type });
     if (id === '$validate' && method === 'POST') return validateInteraction(req, type);
+    if (type === 'AuditEvent' && method === 'POST') return searchResponse(ctx, req, parseSearch(type, req.query, { lenient: lenient(req.prefer) }));
     if (id.startsWith('$'))
       throw notSupported(
         `${type}/${id} is not an operation Hale supports at the type level; see ${ctx.baseUrl}/metadata.${id === '$everything' ? ' $everything needs a patient: Patient/123/$everything.' : ''}`,
       );
     store.assertId(id);
+    if (method === 'GET' && type === 'AuditEvent') {
+      access.assert(type, 'r');
+      return { status: 200, body: await readAudit(ctx.q, access.principal, id), headers: {} };
+    }
     if (method === 'GET') {
+      access.assert(type, 'r');
       const s = await store.read(ctx.q, type, id);
+      access.assertVisible(type, id, s.json, s.rid);
+      ctx.audit.push({ action: 'R', subtype: 'read', what: [`${type}/${id}/_history/${s.version}`], patients: patientsOf(type, id, s.json) });
       const headers = resourceHeaders(ctx, s);
       delete headers.Location;
       return { status: 200, body: viewOf(s.json, req), headers, stored: s };
     }
     if (method === 'PUT') {
-      const r = await store.update(ctx.q, type, id, asResource(req.body), { ifMatch: req.ifMatch });
+      access.assert(type, 'u');
+      const resource = asResource(req.body);
+      await assertCurrentVisible(ctx, type, id);
+      access.assertWritable(type, { ...resource, id });
+      const r = await store.update(ctx.q, type, id, resource, { ifMatch: req.ifMatch });
       return writeResponse(ctx, req, r.status, r.stored, r.status === 201 ? 'Created.' : 'Updated.');
     }
     if (method === 'PATCH') {
+      access.assert(type, 'u');
+      await assertCurrentVisible(ctx, type, id);
       const r = await store.patch(ctx.q, type, id, req.body, { ifMatch: req.ifMatch });
+      access.assertWritable(type, JSON.parse(r.stored.json)); // runs in the request's transaction: a refusal undoes the patch
       return writeResponse(ctx, req, 200, r.stored, 'Patched.');
     }
     if (method === 'DELETE') {
-      const s = await store.remove(ctx.q, type, id, { ifMatch: req.ifMatch });
+      access.assert(type, 'd');
+      await assertCurrentVisible(ctx, type, id);
+      const s = await deleteOne(ctx, type, id, req.ifMatch);
       return {
         ...json(200, allOk(s ? `Deleted ${type}/${id}.` : `${type}/${id} did not exist; nothing deleted.`)),
         headers: s ? { ETag: `W/"${s.version}"` } : {},
@@ -157,14 +197,20 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
     store.assertId(id);
     if (op === '_history' && seg.length === 3 && method === 'GET') return historyResponse(ctx, req, { type, id });
     if (op === '_history' && seg.length === 4 && method === 'GET') {
+      access.assert(type, 'r');
+      await assertCurrentVisible(ctx, type, id);
       const s = await store.vread(ctx.q, type, id, vid);
+      ctx.audit.push({ action: 'R', subtype: 'vread', what: [`${type}/${id}/_history/${s.version}`], patients: patientsOf(type, id, s.json) });
       const headers = resourceHeaders(ctx, s);
       delete headers.Location;
       return { status: 200, body: s.json, headers, stored: s };
     }
     if (op === '$everything' && type === 'Patient' && seg.length === 3 && (method === 'GET' || method === 'POST')) {
-      await store.read(ctx.q, 'Patient', id);
-      const page = await everything(ctx.q, id, req.query);
+      access.assert('Patient', 'r');
+      const patient = await store.read(ctx.q, 'Patient', id);
+      access.assertVisible('Patient', id, patient.json, patient.rid);
+      const page = await everything(ctx.q, id, req.query, access.everythingFilter(resourceTypes()));
+      ctx.audit.push({ action: 'R', subtype: 'operation', what: [`Patient/${id}/$everything`], patients: [id] });
       return bundleResponse(
         ctx,
         req,
@@ -182,20 +228,38 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
 }
 
 async function createInteraction(ctx: Context, req: FhirRequest, type: string): Promise<FhirResponse> {
+  ctx.access.assert(type, 'c');
   const resource = asResource(req.body);
   if (resource.resourceType !== type) throw badRequest(`The body is a ${resource.resourceType} but the URL is for ${type}.`, 'resourceType');
   if (req.ifNoneExist) {
     const query = [...new URLSearchParams(req.ifNoneExist.replace(/^.*\?/, ''))];
-    const ids = await findMatches(ctx.q, type, query);
+    const ids = await findMatches(ctx.q, type, query, 2, ctx.access);
     if (ids.length > 1) throw preconditionFailed(`If-None-Exist matched ${ids.length} or more ${type} resources; make the criteria more specific.`);
     if (ids.length === 1) {
       const s = await store.read(ctx.q, type, ids[0]);
-      return writeResponse(ctx, req, 200, s, `${type}/${s.id} already exists; nothing created.`);
+      return writeResponse(ctx, req, 200, s, `${type}/${s.id} already exists; nothing created.`, true);
     }
   }
+  ctx.access.assertWritable(type, resource);
   const { id: _ignored, ...rest } = resource;
   const r = await store.create(ctx.q, rest as store.Resource, { id: req.assignedId });
   return writeResponse(ctx, req, 201, r.stored, `Created ${type}/${r.stored.id}.`);
+}
+
+/** Before changing or deleting a resource: the principal must be able to see its current version. */
+async function assertCurrentVisible(ctx: Context, type: string, id: string) {
+  if (!ctx.access.limited) return;
+  const cur = await store.current(ctx.q, type, id);
+  if (cur && !cur.deleted) ctx.access.assertVisible(type, id, cur.json, cur.rid);
+}
+
+async function deleteOne(ctx: Context, type: string, id: string, ifMatch?: string) {
+  const s = await store.remove(ctx.q, type, id, { ifMatch });
+  if (s) {
+    noteWrite(ctx.db, type, '"security"');
+    ctx.audit.push({ action: 'D', subtype: 'delete', what: [`${type}/${id}/_history/${s.version}`] });
+  }
+  return s;
 }
 
 /** $validate (type or instance level): checks the resource as create or update would, and writes nothing. */
@@ -231,13 +295,31 @@ function selfUrl(ctx: Context, req: FhirRequest, query: [string, string][]): str
 }
 
 async function searchResponse(ctx: Context, req: FhirRequest, parsed: SearchRequest): Promise<FhirResponse> {
-  const res = await search(ctx.q, parsed);
+  ctx.access.assert(parsed.type, 's');
+  if (parsed.type === 'AuditEvent') return auditSearchResponse(ctx, req);
+  const res = await search(ctx.q, parsed, ctx.access);
+  const patients = new Set<string>();
+  for (const h of res.matches) mentionedPatients(h.type, h.id, h.json, patients);
+  for (const h of res.included) mentionedPatients(h.type, h.id, h.json, patients);
+  ctx.audit.push({
+    action: 'E',
+    subtype: 'search-type',
+    patients: [...patients],
+    query: `${parsed.type}?${new URLSearchParams(req.query).toString()}`,
+  });
   const view = (h: Hit) => (parsed.summary || parsed.elements ? { ...h, json: applyView(h.json, parsed.summary, parsed.elements) } : h);
   const hits = [...res.matches.map((h) => ({ ...view(h), mode: 'match' as const })), ...res.included.map((h) => ({ ...view(h), mode: 'include' as const }))];
   const extra: EntryText[] = parsed.ignored.length
     ? [{ resource: JSON.stringify(outcome(parsed.ignored.map((m) => issue('warning', 'not-supported', `Ignored ${m}`)))), search: { mode: 'outcome' } }]
     : [];
   return bundleResponse(ctx, req, 'searchset', hits, res.total, res.next, extra);
+}
+
+/** AuditEvents come from the audit log, not the resource store (reading the audit is not itself audited). */
+async function auditSearchResponse(ctx: Context, req: FhirRequest): Promise<FhirResponse> {
+  const page = await searchAudit(ctx.q, ctx.access.principal, req.query);
+  const hits = page.events.map((e) => ({ rid: e.id, type: 'AuditEvent', id: e.id, json: e.json, mode: 'match' as const }));
+  return bundleResponse(ctx, req, 'searchset', hits, undefined, page.next);
 }
 
 function bundleResponse(
@@ -275,13 +357,27 @@ async function historyResponse(ctx: Context, req: FhirRequest, where: { type?: s
       before = { lastUpdated, hid };
     } else if (k !== '_format' && k !== '_pretty') throw badRequest(`"${k}" is not a history parameter (use _count, _since).`, k);
   }
-  const rows = await store.history(ctx.q, { ...where, count, since, before });
+  const { access } = ctx;
+  if (where.type) access.assert(where.type, 'r');
+  if (where.type && where.id) await assertCurrentVisible(ctx, where.type, where.id);
+  const types = where.type ? undefined : access.readableTypes(resourceTypes());
+  const rows = await store.history(ctx.q, { ...where, count, since, before, types });
   // An instance with no history in range may still exist (_since, paging); only then is a lookup needed.
   if (where.id && !rows.length && !(await store.current(ctx.q, where.type as string, where.id))) {
     throw new FhirError(404, [issue('error', 'not-found', `${where.type}/${where.id} does not exist.`)]);
   }
   const page = rows.slice(0, count);
-  const entries: EntryText[] = page.map((h) => ({
+  // Entries the principal may not see are left out (the page may come out shorter; the next link still follows on).
+  const shown = access.limited && !where.id ? page.filter((h) => !h.deleted && access.canSee(h.type, h.id, h.json, h.rid)) : page;
+  const patients = new Set<string>();
+  for (const h of shown) if (!h.deleted) mentionedPatients(h.type, h.id, h.json, patients);
+  ctx.audit.push({
+    action: 'R',
+    subtype: where.id ? 'history-instance' : where.type ? 'history-type' : 'history-system',
+    what: where.id ? [`${where.type}/${where.id}`] : undefined,
+    patients: [...patients],
+  });
+  const entries: EntryText[] = shown.map((h) => ({
     fullUrl: `${ctx.baseUrl}/${h.type}/${h.id}`,
     resource: h.deleted ? undefined : h.json,
     request: { method: h.method === 'PATCH' ? 'PUT' : h.method, url: h.method === 'POST' ? h.type : `${h.type}/${h.id}` },

@@ -13,6 +13,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Access } from '../access/access.ts';
 import { type Context, route } from '../api/fhir-router.ts';
 import type { Database } from '../db/database.ts';
 import { FhirError } from '../fhir/outcome.ts';
@@ -130,7 +131,7 @@ class Importer {
     opts: ImportOptions,
     readonly tick: () => void,
   ) {
-    this.ctx = { db, q: db, baseUrl: opts.baseUrl ?? 'http://localhost:8080/fhir/R4' };
+    this.ctx = { db, q: db, baseUrl: opts.baseUrl ?? 'http://localhost:8080/fhir/R4', access: Access.system(), audit: [] };
     this.batchSize = opts.batchSize ?? 200;
   }
 

@@ -32,13 +32,24 @@ export async function migrate(db: Database): Promise<string[]> {
   return done;
 }
 
-/** Splits a migration script on top-level semicolons (the scripts use no functions or quoted semicolons). */
+/** Splits a migration script on top-level semicolons: not inside a $$ … $$ function body. */
 function splitStatements(sql: string): string[] {
-  return sql
+  const text = sql
     .split('\n')
     .filter((l) => !l.trim().startsWith('--'))
-    .join('\n')
-    .split(';')
-    .map((s) => s.trim())
-    .filter(Boolean);
+    .join('\n');
+  const out: string[] = [];
+  let start = 0;
+  let inBody = false;
+  for (let i = 0; i < text.length; i++) {
+    if (text.startsWith('$$', i)) {
+      inBody = !inBody;
+      i++;
+    } else if (text[i] === ';' && !inBody) {
+      out.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(text.slice(start));
+  return out.map((s) => s.trim()).filter(Boolean);
 }

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context, FhirRequest, FhirResponse } from '../api/fhir-router.ts';
 import { bundleJson, type EntryText } from '../fhir/bundle-json.ts';
 import { badRequest, describeInternalError, FhirError, issue, outcome } from '../fhir/outcome.ts';
+import { withAudit } from '../audit/audit.ts';
 import { findMatches } from './search.ts';
 import { ID_RE } from './store.ts';
 
@@ -120,7 +121,7 @@ async function resolveConditionalReferences(ctx: Context, node: unknown, where: 
   for (const o of refs) {
     const ref = o.reference as string;
     const { path: type, query } = splitUrl(ref);
-    const ids = await findMatches(ctx.q, type, query);
+    const ids = await findMatches(ctx.q, type, query, 2, ctx.access);
     if (ids.length !== 1) {
       throw new FhirError(ids.length ? 412 : 404, [
         issue(
@@ -136,7 +137,7 @@ async function resolveConditionalReferences(ctx: Context, node: unknown, where: 
 
 /** The one live resource of `type` matching `criteria`, undefined for none, 412 for several. */
 async function matchOne(ctx: Context, type: string, criteria: string, what: string): Promise<string | undefined> {
-  const ids = await findMatches(ctx.q, type, [...new URLSearchParams(criteria)]);
+  const ids = await findMatches(ctx.q, type, [...new URLSearchParams(criteria)], 2, ctx.access);
   if (ids.length > 1) throw new FhirError(412, [issue('error', 'multiple-matches', `${what} matched more than one ${type}; make the criteria more specific.`)]);
   return ids[0];
 }
@@ -184,7 +185,7 @@ export async function processBundle(ctx: Context, body: unknown, route: Router, 
   const entries = parseEntries(bundle);
   const withResource = /return=representation/.test(opts.prefer ?? '');
   if (bundle.type === 'batch') return batch(ctx, entries, route, withResource, opts.prefer);
-  const responses = await ctx.db.transaction((tx) => transaction({ ...ctx, q: tx }, entries, route, opts));
+  const responses = await withAudit(ctx, ctx.access.principal, (c) => transaction(c, entries, route, opts));
   const out = entries.map((e, i) => responseEntry(ctx, e, responses[i], withResource));
   return { status: 200, body: bundleJson({ type: 'transaction-response', entries: out }, randomUUID()), headers: {} };
 }
@@ -269,8 +270,7 @@ async function batch(ctx: Context, entries: Entry[], route: Router, withResource
       const res =
         e.method === 'GET' || e.method === 'HEAD'
           ? await route(ctx, req)
-          : await ctx.db.transaction(async (tx) => {
-              const txCtx = { ...ctx, q: tx };
+          : await withAudit(ctx, ctx.access.principal, async (txCtx) => {
               if (e.resource) await resolveConditionalReferences(txCtx, e.resource, where);
               return route(txCtx, req);
             });

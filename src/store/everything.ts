@@ -51,7 +51,12 @@ const REFERENCED = `SELECT t.rid FROM sp_reference f
  * One page of $everything. Pages walk the compartment in rid order, then the resources it refers to in rid
  * order; the cursor says which phase and where ("c123", "r456"), so every resource comes exactly once.
  */
-export async function everything(q: Queryable, patientId: string, query: [string, string][]): Promise<EverythingPage> {
+export async function everything(
+  q: Queryable,
+  patientId: string,
+  query: [string, string][],
+  filter: { types?: string[]; excludeRids?: string[] } = {},
+): Promise<EverythingPage> {
   let count = 100;
   let phase: 'c' | 'r' = 'c';
   let after = '0';
@@ -81,9 +86,14 @@ export async function everything(q: Queryable, patientId: string, query: [string
       params.push(since);
       extra += ` AND x.last_updated >= $${params.length}::timestamptz`;
     }
-    if (types) {
-      params.push(types);
+    for (const t of [types, filter.types]) {
+      if (!t) continue;
+      params.push(t);
       extra += ` AND x.type = ANY($${params.length}::text[])`;
+    }
+    if (filter.excludeRids) {
+      params.push(filter.excludeRids);
+      extra += ` AND x.rid <> ALL($${params.length}::bigint[])`;
     }
     return q.query<Hit>(
       `SELECT x.rid, x.type, x.id, x.content AS json FROM resources x

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
+import { resourceTypes } from '../fhir/definitions.ts';
 import { badRequest } from '../fhir/outcome.ts';
 import { type IncludeSpec, parseSearch, type SearchRequest } from '../fhir/search-parser.ts';
 import { compileFilter, driverRank, type SortKind, Sql, sortExpression } from './search-sql.ts';
@@ -21,6 +22,13 @@ export interface SearchResult {
   total?: number;
   /** Cursor for the next page, when there is one. */
   next?: string;
+}
+
+/** Limits the rows a search may return to what the asker may see (see access/access.ts). */
+export interface RowFilter {
+  rows(sql: Sql, type: string, r: string): string | undefined;
+  /** Of `types`, those the asker may read; undefined when every type is allowed. */
+  readableTypes(types: string[]): string[] | undefined;
 }
 
 interface Cursor {
@@ -81,21 +89,23 @@ function driverCount(best: number): number {
   return best <= 1 ? 1 : 2;
 }
 
-function whereClause(sql: Sql, req: SearchRequest, r: string): string {
+function whereClause(sql: Sql, req: SearchRequest, r: string, access?: RowFilter): string {
   const conds = [`${r}.type = ${sql.p(req.type)}`, `NOT ${r}.deleted`];
+  const limit = access?.rows(sql, req.type, r);
+  if (limit) conds.push(limit);
   const ranked = [...req.filters].sort((a, b) => driverRank(a) - driverRank(b));
   const drivers = new Set(ranked.slice(0, ranked.length ? driverCount(driverRank(ranked[0])) : 0));
   for (const f of req.filters) conds.push(compileFilter(sql, f, r, req.type, !drivers.has(f)));
   return conds.join('\n  AND ');
 }
 
-export async function search(q: Queryable, req: SearchRequest): Promise<SearchResult> {
+export async function search(q: Queryable, req: SearchRequest, access?: RowFilter): Promise<SearchResult> {
   const result: SearchResult = { matches: [], included: [] };
-  if (req.total !== 'none' || req.summary === 'count') result.total = await count(q, req);
+  if (req.total !== 'none' || req.summary === 'count') result.total = await count(q, req, access);
   if (req.summary === 'count' || req.count === 0) return result;
 
   const sql = new Sql();
-  const where = whereClause(sql, req, 'r');
+  const where = whereClause(sql, req, 'r', access);
   const keys = req.sort.map((k) => ({ ...sortExpression(sql, k, 'r', req.type), descending: k.descending }));
   const signature = sortSignature(req);
   const cursor = req.cursor
@@ -136,7 +146,7 @@ export async function search(q: Queryable, req: SearchRequest): Promise<SearchRe
     const last = page[page.length - 1];
     result.next = encodeCursor({ k: keys.map((_, i) => last[`k${i}`]), rid: last.rid, s: signature });
   }
-  if (req.include.length || req.revinclude.length) result.included = await includes(q, req, result.matches);
+  if (req.include.length || req.revinclude.length) result.included = await includes(q, req, result.matches, access);
   return result;
 }
 
@@ -145,7 +155,7 @@ export async function search(q: Queryable, req: SearchRequest): Promise<SearchRe
  * resources of `type` matching `query`, at most `limit`. The criteria must filter something; result
  * parameters (_summary, _sort, _include …) are ignored so they cannot change what matches.
  */
-export async function findMatches(q: Queryable, type: string, query: [string, string][], limit = 2): Promise<string[]> {
+export async function findMatches(q: Queryable, type: string, query: [string, string][], limit = 2, access?: RowFilter): Promise<string[]> {
   const req = parseSearch(type, query);
   if (!req.filters.length) {
     throw badRequest(`Conditional criteria for ${type} must include at least one search parameter (e.g. identifier=system|value).`);
@@ -160,28 +170,28 @@ export async function findMatches(q: Queryable, type: string, query: [string, st
     include: [],
     revinclude: [],
     cursor: undefined,
-  });
+  }, access);
   return res.matches.map((m) => m.id);
 }
 
-export async function count(q: Queryable, req: SearchRequest): Promise<number> {
+export async function count(q: Queryable, req: SearchRequest, access?: RowFilter): Promise<number> {
   const sql = new Sql();
-  const where = whereClause(sql, req, 'r');
+  const where = whereClause(sql, req, 'r', access);
   const rows = await q.query<{ n: string }>(`SELECT count(*)::text AS n FROM resources r WHERE ${where}`, sql.params);
   return Number(rows[0].n);
 }
 
 const MAX_ITERATE = 4;
 
-async function includes(q: Queryable, req: SearchRequest, matches: Hit[]): Promise<Hit[]> {
+async function includes(q: Queryable, req: SearchRequest, matches: Hit[], access?: RowFilter): Promise<Hit[]> {
   const seen = new Set(matches.map((m) => m.rid));
   const out: Hit[] = [];
   let frontier = matches;
   for (let level = 0; level <= MAX_ITERATE && frontier.length; level++) {
     const specs = (s: IncludeSpec[]) => (level === 0 ? s : s.filter((x) => x.iterate));
     const found: Hit[] = [];
-    for (const spec of specs(req.include)) found.push(...(await forwardInclude(q, spec, frontier)));
-    for (const spec of specs(req.revinclude)) found.push(...(await reverseInclude(q, spec, frontier)));
+    for (const spec of specs(req.include)) found.push(...(await forwardInclude(q, spec, frontier, access)));
+    for (const spec of specs(req.revinclude)) found.push(...(await reverseInclude(q, spec, frontier, access)));
     frontier = [];
     for (const h of found) {
       if (seen.has(h.rid)) continue;
@@ -193,7 +203,30 @@ async function includes(q: Queryable, req: SearchRequest, matches: Hit[]): Promi
   return out;
 }
 
-async function forwardInclude(q: Queryable, spec: IncludeSpec, from: Hit[]): Promise<Hit[]> {
+/**
+ * Included resources can be of any type: each comes back only if the asker may read its type and see the row.
+ * `t` is the included resource's row.
+ */
+function includeFilter(sql: Sql, access: RowFilter | undefined, types: string[] | undefined): string {
+  if (!access || !types) return '';
+  const plain: string[] = [];
+  const conds: string[] = [];
+  for (const type of types) {
+    const c = access.rows(sql, type, 't');
+    if (c) conds.push(`(t.type = ${sql.p(type)} AND ${c})`);
+    else plain.push(type);
+  }
+  if (plain.length) conds.push(`t.type = ANY(${sql.p(plain)}::text[])`);
+  return conds.length ? ` AND (${conds.join(' OR ')})` : ' AND false';
+}
+
+/** The types an include may bring back for this asker; undefined when it may read them all. */
+function includeTypes(access: RowFilter, types: string | string[] | undefined): string[] | undefined {
+  const candidates = typeof types === 'string' ? [types] : types?.length ? types : resourceTypes();
+  return access.readableTypes(candidates);
+}
+
+async function forwardInclude(q: Queryable, spec: IncludeSpec, from: Hit[], access?: RowFilter): Promise<Hit[]> {
   const any = spec.sourceType === '*';
   const rids = from.filter((h) => any || h.type === spec.sourceType).map((h) => h.rid);
   if (!rids.length) return [];
@@ -202,15 +235,16 @@ async function forwardInclude(q: Queryable, spec: IncludeSpec, from: Hit[]): Pro
   if (!any) conds.push(`f.type = ${sql.p(spec.sourceType)}`);
   if (spec.param.code !== '*') conds.push(`f.param = ${sql.p(spec.param.code)}`);
   if (spec.targetType) conds.push(`f.target_type = ${sql.p(spec.targetType)}`);
+  const types = access ? includeTypes(access, spec.targetType ?? spec.param.targets) : undefined;
   return q.query<Hit>(
     `SELECT DISTINCT t.rid, t.type, t.id, t.content AS json FROM sp_reference f
      JOIN resources t ON t.type = f.target_type AND t.id = f.target_id AND NOT t.deleted
-     WHERE ${conds.join(' AND ')}`,
+     WHERE ${conds.join(' AND ')}${includeFilter(sql, access, types)}`,
     sql.params,
   );
 }
 
-async function reverseInclude(q: Queryable, spec: IncludeSpec, to: Hit[]): Promise<Hit[]> {
+async function reverseInclude(q: Queryable, spec: IncludeSpec, to: Hit[], access?: RowFilter): Promise<Hit[]> {
   const targets = spec.targetType ? to.filter((h) => h.type === spec.targetType) : to;
   if (!targets.length) return [];
   const sql = new Sql();
@@ -219,10 +253,11 @@ async function reverseInclude(q: Queryable, spec: IncludeSpec, to: Hit[]): Promi
   ];
   if (spec.sourceType !== '*') conds.push(`f.type = ${sql.p(spec.sourceType)}`);
   if (spec.param.code !== '*') conds.push(`f.param = ${sql.p(spec.param.code)}`);
+  const types = access ? includeTypes(access, spec.sourceType === '*' ? undefined : spec.sourceType) : undefined;
   return q.query<Hit>(
     `SELECT DISTINCT t.rid, t.type, t.id, t.content AS json FROM sp_reference f
      JOIN resources t ON t.rid = f.rid AND NOT t.deleted
-     WHERE ${conds.join(' AND ')}`,
+     WHERE ${conds.join(' AND ')}${includeFilter(sql, access, types)}`,
     sql.params,
   );
 }

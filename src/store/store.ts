@@ -303,6 +303,8 @@ export interface HistoryQuery {
   id?: string;
   count: number;
   since?: string;
+  /** Only these types (system-level history of a principal that cannot read every type). */
+  types?: string[];
   /** Keyset cursor: continue after this (lastUpdated, hid), newest first. */
   before?: { lastUpdated: string; hid: string };
 }
@@ -316,6 +318,7 @@ export async function history(q: Queryable, h: HistoryQuery): Promise<HistoryEnt
     return `$${params.length}`;
   };
   if (h.type) where.push(`type = ${p(h.type)}`);
+  if (h.types) where.push(`type = ANY(${p(h.types)}::text[])`);
   if (h.id) where.push(`id = ${p(h.id)}`);
   if (h.since) where.push(`last_updated >= ${p(h.since)}::timestamptz`);
   if (h.before) where.push(`(last_updated, hid) < (${p(h.before.lastUpdated)}::timestamptz, ${p(h.before.hid)}::bigint)`);

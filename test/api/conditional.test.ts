@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { fhir, kinds, type TestServer, testServer } from '../helpers.ts';
+import { fhir, kinds, type TestServer, testServer, auth } from '../helpers.ts';
 
 const patient = (system: string, value: string, extra: Record<string, unknown> = {}) => ({
   resourceType: 'Patient',
@@ -289,13 +289,13 @@ for (const kind of kinds()) {
 
     test('HEAD, XML-only Accept and _format=xml get sensible answers', async () => {
       const c = await fhir(s.base, 'POST', 'Patient', { resourceType: 'Patient' });
-      const head = await fetch(`${s.base}/Patient/${c.json.id}`, { method: 'HEAD' });
+      const head = await fetch(`${s.base}/Patient/${c.json.id}`, { method: 'HEAD', headers: auth(s.base) });
       assert.equal(head.status, 200);
       assert.equal(head.headers.get('etag'), 'W/"1"');
       assert.equal(await head.text(), '');
-      const headMissing = await fetch(`${s.base}/Patient/absent-one`, { method: 'HEAD' });
+      const headMissing = await fetch(`${s.base}/Patient/absent-one`, { method: 'HEAD', headers: auth(s.base) });
       assert.equal(headMissing.status, 404);
-      assert.equal((await fetch(`${s.base}/metadata`, { method: 'HEAD' })).status, 200);
+      assert.equal((await fetch(`${s.base}/metadata`, { method: 'HEAD', headers: auth(s.base) })).status, 200);
 
       const xml = await fhir(s.base, 'GET', `Patient/${c.json.id}`, undefined, { accept: 'application/fhir+xml' });
       assert.equal(xml.status, 406);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { fhir, kinds, type TestServer, testServer } from '../helpers.ts';
+import { fhir, kinds, type TestServer, testServer, auth } from '../helpers.ts';
 
 const TAG_SYSTEM = 'urn:hale-test:search';
 const LOINC = 'http://loinc.org';
@@ -538,7 +538,7 @@ for (const kind of kinds()) {
         let url: string | undefined = first;
         let n = 0;
         while (url) {
-          const res = await fetch(url, { headers: { accept: 'application/fhir+json' } });
+          const res = await fetch(url, { headers: { accept: 'application/fhir+json', ...auth(s.base) } });
           assert.equal(res.status, 200);
           const page = (await res.json()) as any;
           assert.ok((page.entry ?? []).length <= 4);
@@ -591,7 +591,7 @@ for (const kind of kinds()) {
       const cursor = next.searchParams.get('_cursor') as string;
       const tamper = async (value: string) => {
         next.searchParams.set('_cursor', value);
-        const res = await fetch(next, { headers: { accept: 'application/fhir+json' } });
+        const res = await fetch(next, { headers: { accept: 'application/fhir+json', ...auth(s.base) } });
         const body = (await res.json()) as any;
         assert.equal(res.status, 400, `cursor ${value}: ${JSON.stringify(body)}`);
         assert.equal(body.resourceType, 'OperationOutcome');
@@ -639,7 +639,8 @@ for (const kind of kinds()) {
       const get = await bundle(`Patient?${query}`);
       const post = await fetch(`${s.base}/Patient/_search`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
+        headers: {
+          ...auth(s.base), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
         body: query,
       });
       assert.equal(post.status, 200);
@@ -648,7 +649,8 @@ for (const kind of kinds()) {
       assert.deepEqual(matchIds(postJson), [p]);
       const postBad = await fetch(`${s.base}/Patient/_search`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
+        headers: {
+          ...auth(s.base), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
         body: 'foo=bar',
       });
       assert.equal(postBad.status, 400);
@@ -657,13 +659,14 @@ for (const kind of kinds()) {
       const p2 = await create({ resourceType: 'Patient', meta: meta(u), name: [{ family: `Err${u}` }], gender: 'other' });
       const paged = await fetch(`${s.base}/Patient/_search`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
+        headers: {
+          ...auth(s.base), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
         body: `family=err${u}&_count=1`,
       });
       const first = (await paged.json()) as any;
       const next = first.link.find((l: any) => l.relation === 'next').url as string;
       assert.doesNotMatch(next, /_search/);
-      const second = await fetch(next, { headers: { accept: 'application/fhir+json' } });
+      const second = await fetch(next, { headers: { accept: 'application/fhir+json', ...auth(s.base) } });
       assert.equal(second.status, 200);
       assert.deepEqual([...matchIds(first), ...matchIds((await second.json()) as any)].sort(), [p, p2].sort());
 

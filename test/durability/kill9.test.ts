@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freshPostgresDatabase, type Kind, kinds, testDatabase } from '../helpers.ts';
+import { openDatabase } from '../../src/db/database.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { freshPostgresDatabase, type Kind, kinds, testDatabase, tokenFor } from '../helpers.ts';
 import { type ChildOptions, spawnHale, spawnRefused } from './child-server.ts';
 
 // HALE_KILL9_ROUNDS=20 for a longer soak than CI needs.
@@ -23,6 +25,18 @@ interface Acked {
 
 /** A fresh, migrated database of `kind` that a child process can open; `drop` removes it. */
 async function freshDatabase(kind: Kind): Promise<{ opts: ChildOptions; drop: () => Promise<void> }> {
+  const db = await freshUntokened(kind);
+  // A system token, written before the child opens the database (it holds the embedded one alone).
+  const open = await openDatabase({ dataDir: db.opts.dataDir ?? '', url: db.opts.databaseUrl });
+  await migrate(open);
+  authHeader = { authorization: `Bearer ${await tokenFor(open, 'system')}` };
+  await open.close();
+  return db;
+}
+
+let authHeader: Record<string, string> = {};
+
+async function freshUntokened(kind: Kind): Promise<{ opts: ChildOptions; drop: () => Promise<void> }> {
   if (kind === 'pglite') {
     const t = await testDatabase('pglite');
     await t.db.close(); // releases the lock: the child server owns the directory from now on
@@ -71,7 +85,7 @@ async function drive(base: string, round: number, acked: Acked[], stop: { now: b
   const post = async (path: string, body: unknown) => {
     const res = await fetch(`${base}/${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json', ...authHeader },
       body: JSON.stringify(body),
     });
     return { status: res.status, text: await res.text() };
@@ -124,7 +138,7 @@ async function missingOrChanged(base: string, acked: Acked[]): Promise<string[]>
   const worker = async () => {
     while (i < acked.length) {
       const a = acked[i++];
-      const res = await fetch(`${base}/${a.path}`, { headers: { accept: 'application/fhir+json' } });
+      const res = await fetch(`${base}/${a.path}`, { headers: { accept: 'application/fhir+json', ...authHeader } });
       const text = await res.text();
       if (res.status !== 200) bad.push(`${a.path}: ${res.status}`);
       else {
@@ -193,12 +207,12 @@ for (const kind of kinds()) {
           // The holder still reads and writes.
           const created = await fetch(`${first.base}/Patient`, {
             method: 'POST',
-            headers: { 'content-type': 'application/fhir+json' },
+            headers: { 'content-type': 'application/fhir+json', ...authHeader },
             body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'StillHere' }] }),
           });
           assert.equal(created.status, 201);
           const id = ((await created.json()) as any).id;
-          const read = await fetch(`${first.base}/Patient/${id}`);
+          const read = await fetch(`${first.base}/Patient/${id}`, { headers: authHeader });
           assert.equal(read.status, 200);
           assert.equal(((await read.json()) as any).name[0].family, 'StillHere');
           // The refused process did not remove the holder's lock.
