@@ -13,7 +13,11 @@ export class Client {
   private readonly agent: Agent;
   private readonly url: URL;
 
-  constructor(base: string, sockets: number) {
+  constructor(
+    base: string,
+    sockets: number,
+    private readonly auth: Record<string, string> = {},
+  ) {
     this.url = new URL(base);
     this.agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
   }
@@ -31,6 +35,7 @@ export class Client {
           path: `${this.url.pathname}/${path}`,
           headers: {
             accept: 'application/fhir+json',
+            ...this.auth,
             ...(payload === undefined ? {} : { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(payload) }),
           },
         },

@@ -11,9 +11,10 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Client } from './http-client.ts';
-import { FULL, QUICK, runPhases } from './phases.ts';
-import { judge, table } from './report.ts';
-import { freshTarget, startHale } from './server.ts';
+import { FULL, QUERY_PHASES, QUICK, queryPhases, runPhases } from './phases.ts';
+import { guardCost, guardTable, judge, table } from './report.ts';
+import { benchToken, freshTarget, startHale } from './server.ts';
+import type { PhaseResult } from './stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,20 +38,21 @@ const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${(tot
 say(`Hale benchmark${values.quick ? ' (--quick: 10× smaller, a smoke test)' : ''}: ${target.where}, concurrency ${concurrency}, seed ${seed}`);
 say(`Machine: ${machine}`);
 try {
+  const auth = { authorization: `Bearer ${await benchToken(target)}` };
   const server = await startHale(target);
   say(`Server started (fresh database, migrations applied) in ${server.startMs.toFixed(0)} ms (pid ${server.pid}).`);
   await sleep(1000);
   const idle = server.memory();
   say(`Idle RSS: ${mib(idle.rss)}`);
 
-  const client = new Client(server.base, concurrency);
-  let results: Awaited<ReturnType<typeof runPhases>>;
-  try {
-    results = await runPhases(client, sizes, seed, concurrency, (_key, r) =>
-      say(
-        `  ${r.name.padEnd(26)} ${String(r.count).padStart(6)} in ${r.seconds.toFixed(1).padStart(5)} s: ${r.rate.toFixed(0).padStart(5)} req/s, p99 ${r.p99.toFixed(1)} ms`,
-      ),
+  const client = new Client(server.base, concurrency, auth);
+  const progress = (_key: string, r: PhaseResult) =>
+    say(
+      `  ${r.name.padEnd(26)} ${String(r.count).padStart(6)} in ${r.seconds.toFixed(1).padStart(5)} s: ${r.rate.toFixed(0).padStart(5)} req/s, p99 ${r.p99.toFixed(1)} ms`,
     );
+  let run: Awaited<ReturnType<typeof runPhases>>;
+  try {
+    run = await runPhases(client, sizes, seed, concurrency, progress);
   } catch (err) {
     say(`\nThe run failed: ${(err as Error).message}\nServer output:\n${server.output()}`);
     await server.stop().catch(() => {});
@@ -67,13 +69,38 @@ try {
   const idleAfter = again.memory();
   await again.stop();
 
-  const rows = judge(results, target.kind);
+  // What sign-in, access control and audit cost: the read and update phases again on the same database,
+  // alternating a baseline server without them and the real one, twice each; the best rate of each counts.
+  say('\nAccess control and audit cost (same database, alternating; best of 2 rounds each):');
+  const unguarded = new Map<string, PhaseResult[]>();
+  const guarded = new Map<string, PhaseResult[]>();
+  for (let round = 1; round <= 2; round++) {
+    for (const mode of ['unguarded', 'guarded'] as const) {
+      const s = await startHale(target, { unguarded: mode === 'unguarded' });
+      const c = new Client(s.base, concurrency, mode === 'guarded' ? auth : {});
+      const got = new Map<string, PhaseResult>();
+      try {
+        say(`  round ${round}, ${mode === 'guarded' ? 'with access control and audit' : 'baseline without them'}:`);
+        await queryPhases(c, run.loaded, sizes, seed, concurrency, round * 2 + (mode === 'guarded' ? 1 : 0), got, progress, QUERY_PHASES);
+      } finally {
+        c.close();
+        await s.stop();
+      }
+      const into = mode === 'guarded' ? guarded : unguarded;
+      for (const [k, r] of got) into.set(k, [...(into.get(k) ?? []), r]);
+    }
+  }
+  const cost = guardCost(unguarded, guarded);
+
+  const rows = judge(run.results, target.kind);
   say('');
   say(table(rows));
   say('');
+  say(guardTable(cost));
+  say('');
   say(`Start: ${server.startMs.toFixed(0)} ms on a fresh database, ${again.startMs.toFixed(0)} ms restarting on the loaded one (spawn to listening).`);
   say(`Memory (RSS): idle ${mib(idle.rss)}; after the workload ${mib(loaded.rss)} (peak ${mib(loaded.peak)}); idle after restart ${mib(idleAfter.rss)}.`);
-  const failed = rows.filter((r) => !r.pass);
+  const failed = [...rows.filter((r) => !r.pass), ...cost.filter((c) => !c.pass).map((c) => ({ name: `${c.name} (access cost)` }))];
   say(failed.length ? `${failed.length} phase(s) below budget: ${failed.map((r) => r.name).join(', ')}.` : 'Every phase within budget.');
   if (values.json) {
     const report = {
@@ -86,6 +113,7 @@ try {
       startMs: { fresh: server.startMs, restart: again.startMs },
       rssMiB: { idle: idle.rss, loaded: loaded.rss, peak: loaded.peak, idleAfterRestart: idleAfter.rss },
       phases: rows,
+      accessCost: cost,
     };
     writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
   }

@@ -67,12 +67,35 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startHale(target: Target): Promise<RunningServer> {
+/**
+ * Creates the benchmark's user (a physician) in the target database, before any server opens it, and
+ * returns a bearer token for it.
+ */
+export async function benchToken(target: Target): Promise<string> {
+  const { openDatabase } = await import('../src/db/database.ts');
+  const { migrate } = await import('../src/db/migrate.ts');
+  const { createAccount } = await import('../src/auth/accounts.ts');
+  const { issueSession } = await import('../src/auth/sessions.ts');
+  const db = await openDatabase({ dataDir: target.env.HALE_DATA_DIR ?? '', url: target.env.DATABASE_URL });
+  try {
+    await migrate(db);
+    const account = await createAccount(db, { role: 'physician', displayName: 'Benchmark physician' });
+    return (await issueSession(db, account.id, { kind: 'bearer', idleSeconds: 86400, absoluteSeconds: 86400 })).token;
+  } finally {
+    await db.close();
+  }
+}
+
+/** Starts Hale on the target; `unguarded`: the baseline without sign-in, access control and audit. */
+export async function startHale(target: Target, opts: { unguarded?: boolean } = {}): Promise<RunningServer> {
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, ...target.env, HALE_DEMO: 'false' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...target.env, HALE_DEMO: 'false', PORT: String(port) };
   if (target.kind === 'pglite') delete env.DATABASE_URL;
   const profile = process.env.HALE_BENCH_CPU_PROF; // a directory: profile the server with --cpu-prof
-  const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), resolve('bin/hale.js'), 'start', '--port', String(port), '--no-demo'];
+  const entry = opts.unguarded
+    ? ['--import', 'tsx', resolve('bench/unguarded-server.ts')]
+    : [resolve('bin/hale.js'), 'start', '--port', String(port), '--no-demo'];
+  const args = [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []), ...entry];
   const t0 = performance.now();
   const proc: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -3,14 +3,16 @@
  * migrated template directory (initdb is slow, copying is not), and on PostgreSQL (when DATABASE_URL is
  * set) a database of its own, dropped afterwards.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { type Database, openDatabase } from '../src/db/database.ts';
-import { migrate } from '../src/db/migrate.ts';
 import { createAccount } from '../src/auth/accounts.ts';
 import { issueSession } from '../src/auth/sessions.ts';
+import type { Config } from '../src/config.ts';
+import { type Database, openDatabase } from '../src/db/database.ts';
+import { migrate } from '../src/db/migrate.ts';
 import { type Running, startServer } from '../src/server.ts';
 
 export type Kind = 'pglite' | 'postgres';
@@ -20,7 +22,19 @@ export function kinds(): Kind[] {
   return process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
 }
 
-const templateDir = resolve('.cache', 'test-template-pglite');
+/** The migrated template, named by the migrations' content: a changed migration gets a new template. */
+const templateDir = resolve(
+  '.cache',
+  `test-template-pglite-${createHash('sha1')
+    .update(
+      readdirSync(resolve('src/db/migrations'))
+        .sort()
+        .map((f) => readFileSync(resolve('src/db/migrations', f), 'utf8'))
+        .join('\0'),
+    )
+    .digest('hex')
+    .slice(0, 10)}`,
+);
 
 async function pgliteDir(): Promise<string> {
   if (!existsSync(join(templateDir, 'PG_VERSION'))) {
@@ -110,8 +124,8 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A Hale server on a free loopback port over a fresh database of the given kind. */
-export async function testServer(kind: Kind): Promise<TestServer> {
+/** A Hale server on a free loopback port over a fresh database of the given kind (`extra`: more settings, e.g. TLS). */
+export async function testServer(kind: Kind, extra: Partial<Config> = {}): Promise<TestServer> {
   let dataDir: string;
   let url: string | undefined;
   let drop = async () => {};
@@ -120,7 +134,7 @@ export async function testServer(kind: Kind): Promise<TestServer> {
     dataDir = '';
     ({ url, drop } = await freshPostgresDatabase());
   }
-  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, databaseUrl: url, bodyLimit: 1024 * 1024, demo: false });
+  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, databaseUrl: url, bodyLimit: 1024 * 1024, demo: false, ...extra });
   const base = `${server.url}/fhir/R4`;
   // The suites act as a backend service with full access; access-control suites make their own users.
   const token = await tokenFor(server.db, 'system');

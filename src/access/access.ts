@@ -10,7 +10,7 @@ import type { Database, Queryable } from '../db/database.ts';
 import { extractIndex } from '../fhir/index-values.ts';
 import { FhirError, issue } from '../fhir/outcome.ts';
 import type { Sql } from '../store/search-sql.ts';
-import { categoryOf, compartmentParams, type Interaction, isPatientScoped, type Role, rolePermits } from './roles.ts';
+import { categoryOf, compartmentParams, type Interaction, type Role, rolePermits } from './roles.ts';
 import { type Scope, scopesPermit } from './scopes.ts';
 
 export interface Principal {
@@ -64,9 +64,12 @@ async function restricted(db: Queryable): Promise<Restricted> {
   return value;
 }
 
-/** After a write that may change what is restricted (a Patient, or anything with security labels). */
-export function noteWrite(db: Queryable, type: string, json: string) {
-  if (type === 'Patient' || json.includes('"security"')) restrictedCache.delete(db);
+/**
+ * After a write that may change what is restricted: a Patient, anything with security labels, or a
+ * resource (`rid`) that had a label until now.
+ */
+export function noteWrite(db: Queryable, type: string, json: string, rid?: string) {
+  if (type === 'Patient' || json.includes('"security"') || (rid !== undefined && restrictedCache.get(db)?.labelled.includes(rid))) restrictedCache.delete(db);
 }
 
 const EMPTY: Restricted = { patients: [], labelled: [], at: 0 };
@@ -109,7 +112,9 @@ export class Access {
   assert(type: string, interaction: Interaction) {
     if (this.permits(type, interaction)) return;
     const verb = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' }[interaction];
-    const who = this.principal.scopes ? `This token's scopes do not allow it (or your role, ${this.principal.role}, does not)` : `Your role (${this.principal.role}) does not allow it`;
+    const who = this.principal.scopes
+      ? `This token's scopes do not allow it (or your role, ${this.principal.role}, does not)`
+      : `Your role (${this.principal.role}) does not allow it`;
     throw new FhirError(403, [issue('error', 'forbidden', `You cannot ${verb} ${type} resources. ${who}; ask an administrator if you need this.`)]);
   }
 
@@ -170,17 +175,63 @@ export class Access {
     }
   }
 
-  /** What $everything of a patient this principal may see must leave out: types it cannot read, labelled records. */
-  everythingFilter(allTypes: string[]): { types?: string[]; excludeRids?: string[] } {
+  /**
+   * What $everything of `patientId` must leave out for this principal, as search would (see rows): types it
+   * cannot read; labelled records (unless in the compartment of a patient it broke the glass for); records
+   * also in a hidden patient's compartment; and, for patients and proxies, other patients' own Patient
+   * resources (a Patient that links to this one is in its compartment).
+   */
+  everythingFilter(allTypes: string[], patientId: string): EverythingFilter {
     const types = this.readableTypes(allTypes);
-    return { types: types && types.length < allTypes.length ? types : undefined, excludeRids: this.hidden.labelled.length ? this.hidden.labelled : undefined };
+    const labelled = this.hidden.labelled.length ? this.hidden.labelled : undefined;
+    const granted = this.grants.includes(patientId);
+    return {
+      types: types && types.length < allTypes.length ? types : undefined,
+      excludeRids: granted ? undefined : labelled,
+      excludeReferencedRids: granted ? labelled : undefined,
+      hidePatients: this.hidden.patients.length ? this.hidden.patients : undefined,
+      onlyPatients: this.principal.patients,
+    };
   }
 
-  /** Checks a resource about to be written: it must land in compartments the principal may write to. */
+  /**
+   * Checks a resource about to be written: it must land in compartments the principal may write to. A
+   * patient (or a token limited to patients) writes only into their own compartments: a resource that
+   * would also be in another patient's compartment, or in none, is refused.
+   */
   assertWritable(type: string, resource: Record<string, unknown>) {
     if (!this.limited) return;
-    this.assertVisible(type, String(resource.id ?? ''), JSON.stringify(resource));
+    const id = String(resource.id ?? '');
+    const json = JSON.stringify(resource);
+    const own = this.principal.patients;
+    if (own) {
+      if (!compartmentParams(type)) return;
+      const patients = patientsOf(type, id, json);
+      if (patients.length && patients.every((p) => own.includes(p))) return;
+      throw new FhirError(403, [
+        issue(
+          'error',
+          'forbidden',
+          `You can write only into your own record${own.length ? ` (${own.map((p) => `Patient/${p}`).join(', ')})` : ''}: this ${type} ${patients.length ? 'refers to another patient' : 'refers to no patient of yours'}.`,
+        ),
+      ]);
+    }
+    this.assertVisible(type, id, json);
   }
+}
+
+/** What $everything leaves out (see Access.everythingFilter and store/everything.ts). */
+export interface EverythingFilter {
+  /** Only these types. */
+  types?: string[];
+  /** Never these rows. */
+  excludeRids?: string[];
+  /** Not these rows among the resources the compartment refers to. */
+  excludeReferencedRids?: string[];
+  /** Nothing in these patients' compartments (nor these Patients). */
+  hidePatients?: string[];
+  /** Of Patient resources, only these. */
+  onlyPatients?: string[];
 }
 
 /** A 403 that tells the client the record is restricted and how to get access. */

@@ -93,7 +93,16 @@ export const DEFAULT_ROLES: Record<Role, Grants> = {
   admin: { directory: 'cruds', audit: 'rs' },
   'privacy-officer': { audit: 'rs', demographics: 'rs', directory: 'rs' },
   // Patients and proxies: their own compartment (see access.ts), and the directory.
-  patient: { clinical: 'rs', summary: 'rs', demographics: 'rs', scheduling: 'rs', financial: 'rs', directory: 'rs', audit: 'rs', create: ['Observation', 'QuestionnaireResponse', 'Communication'] },
+  patient: {
+    clinical: 'rs',
+    summary: 'rs',
+    demographics: 'rs',
+    scheduling: 'rs',
+    financial: 'rs',
+    directory: 'rs',
+    audit: 'rs',
+    create: ['Observation', 'QuestionnaireResponse', 'Communication'],
+  },
   proxy: { clinical: 'rs', summary: 'rs', demographics: 'rs', scheduling: 'rs', directory: 'rs' },
   system: { clinical: 'cruds', summary: 'cruds', demographics: 'cruds', scheduling: 'cruds', financial: 'cruds', directory: 'cruds', audit: 'rs' },
 };

@@ -17,7 +17,7 @@ export function parseScopes(scope: string): Scope[] {
   const out: Scope[] = [];
   for (const s of scope.split(/\s+/).filter(Boolean)) {
     const m = SCOPE_RE.exec(s);
-    if (!m || !m[3]) continue;
+    if (!m?.[3]) continue;
     const interactions = m[3] === '*' ? 'cruds' : m[3] === 'read' ? 'rs' : m[3] === 'write' ? 'cud' : m[3];
     out.push({ context: m[1] as Scope['context'], type: m[2], interactions });
   }

@@ -11,15 +11,23 @@ import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { describeInternalError, FhirError, issue } from '../fhir/outcome.ts';
 import { type Context, type FhirRequest, route } from './fhir-router.ts';
+import { registerSecurity } from './security.ts';
 
 export const FHIR_BASE = '/fhir/R4';
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 export interface AppOptions {
   db: Database;
-  config: Pick<Config, 'bodyLimit' | 'baseUrl'>;
+  config: Pick<Config, 'bodyLimit' | 'baseUrl'> & Partial<Pick<Config, 'trustProxy' | 'authRateLimit' | 'rateLimit'>>;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  https?: { cert: Buffer; key: Buffer };
   /** Where request summaries go (method, route pattern, status, ms); silent when absent. */
   log?: (line: string) => void;
+  /**
+   * Benchmark baseline only (bench/unguarded-server.ts): no sign-in, access control or audit, to measure
+   * what they cost. Not reachable from the command line or the environment.
+   */
+  unguardedForBenchmark?: boolean;
 }
 
 function sendOutcome(reply: FastifyReply, err: FhirError) {
@@ -82,7 +90,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: opts.config.bodyLimit,
-    trustProxy: false,
+    trustProxy: opts.config.trustProxy ?? false,
+    ...(opts.https ? { https: opts.https } : {}),
     // Errors Fastify raises before routing (a malformed %-escape in the URL …) are OperationOutcomes too.
     frameworkErrors: (err, _req, reply) => sendOutcome(reply, toFhirError(err)),
   });
@@ -124,6 +133,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     reply.header('X-Content-Type-Options', 'nosniff');
     return payload;
   });
+  registerSecurity(app, opts.config);
 
   const baseUrl = (req: FastifyRequest) => opts.config.baseUrl ?? `${req.protocol}://${req.headers.host ?? 'localhost'}${FHIR_BASE}`;
 
@@ -150,7 +160,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       prefer: req.headers.prefer as string | undefined,
       body,
     };
-    const res = await routeAudited(db, req, fr, { baseUrl: baseUrl(req), log: opts.log });
+    const res = opts.unguardedForBenchmark
+      ? await route({ db, q: db, baseUrl: baseUrl(req), log: opts.log, access: Access.system(), audit: [] }, fr)
+      : await routeAudited(db, req, fr, { baseUrl: baseUrl(req), log: opts.log });
     reply.code(res.status).headers(res.headers);
     if (res.body === undefined || head) return reply.send();
     return reply.type(FHIR_JSON).send(res.body);
@@ -158,6 +170,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: `${FHIR_BASE}`, handler });
   app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'], url: `${FHIR_BASE}/*`, handler });
   // Sign-in, sessions and authorisation endpoints (src/auth/); each module registers its routes here.
+  await app.register((await import('../auth/signin-routes.ts')).signinRoutes, { db, config: opts.config });
+  await app.register((await import('../auth/smart-routes.ts')).smartRoutes, { db, config: opts.config, log: opts.log });
+  await app.register((await import('../auth/password-routes.ts')).passwordRoutes, { db });
+  await app.register((await import('../auth/break-the-glass.ts')).breakTheGlassRoutes, { db });
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(homePage()));
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -228,7 +244,19 @@ async function routeAudited(db: Database, req: FastifyRequest, fr: FhirRequest, 
     return res;
   } catch (err) {
     if (err instanceof FhirError && (err.status === 401 || err.status === 403)) {
-      await recordAudit(db, [{ action: actionOf(fr.method), subtype: fr.method === 'GET' && /\//.test(fr.path) ? 'read' : 'operation', outcome: '4', detail: err.message.slice(0, 300), what: [fr.path.split('?')[0].slice(0, 200)] }], principal);
+      await recordAudit(
+        db,
+        [
+          {
+            action: actionOf(fr.method),
+            subtype: fr.method === 'GET' && /\//.test(fr.path) ? 'read' : 'operation',
+            outcome: '4',
+            detail: err.message.slice(0, 300),
+            what: [fr.path.split('?')[0].slice(0, 200)],
+          },
+        ],
+        principal,
+      );
     }
     throw err;
   }

@@ -10,10 +10,10 @@ import { readAudit, searchAudit } from '../audit/search.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { bundleJson, type EntryText } from '../fhir/bundle-json.ts';
 import { capabilityStatement } from '../fhir/capability.ts';
+import { resourceTypes } from '../fhir/definitions.ts';
 import { allOk, badRequest, FhirError, issue, notSupported, outcome, preconditionFailed } from '../fhir/outcome.ts';
 import { parseSearch, type SearchRequest } from '../fhir/search-parser.ts';
 import { applyView } from '../fhir/summary.ts';
-import { resourceTypes } from '../fhir/definitions.ts';
 import { validateResource } from '../fhir/validate.ts';
 import { processBundle } from '../store/bundle.ts';
 import { everything } from '../store/everything.ts';
@@ -70,8 +70,14 @@ function preferReturn(prefer?: string): 'minimal' | 'representation' | 'Operatio
 }
 
 function writeResponse(ctx: Context, req: FhirRequest, status: number, s: store.Stored, message: string, found = false): FhirResponse {
-  noteWrite(ctx.db, s.type, s.json);
-  const [action, subtype] = found ? (['R', 'read'] as const) : status === 201 ? (['C', 'create'] as const) : req.method === 'PATCH' ? (['U', 'patch'] as const) : (['U', 'update'] as const);
+  noteWrite(ctx.db, s.type, s.json, s.rid);
+  const [action, subtype] = found
+    ? (['R', 'read'] as const)
+    : status === 201
+      ? (['C', 'create'] as const)
+      : req.method === 'PATCH'
+        ? (['U', 'patch'] as const)
+        : (['U', 'update'] as const);
   ctx.audit.push({ action, subtype, what: [`${s.type}/${s.id}/_history/${s.version}`], patients: patientsOf(s.type, s.id, s.json) });
   const headers = resourceHeaders(ctx, s);
   if (status === 200) delete headers.Location;
@@ -111,7 +117,9 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
 
   store.assertType(type);
   if (type === 'AuditEvent' && method !== 'GET' && !(method === 'POST' && id === '_search'))
-    throw new FhirError(405, [issue('error', 'not-supported', 'AuditEvents are written by Hale itself, for every access; they cannot be created, changed or deleted.')]);
+    throw new FhirError(405, [
+      issue('error', 'not-supported', 'AuditEvents are written by Hale itself, for every access; they cannot be created, changed or deleted.'),
+    ]);
   const { access } = ctx;
   if (seg.length === 1) {
     if (method === 'GET') return searchResponse(ctx, req, parseSearch(type, req.query, { lenient: lenient(req.prefer) }));
@@ -161,8 +169,7 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
     }
     if (method === 'GET') {
       access.assert(type, 'r');
-      const s = await store.read(ctx.q, type, id);
-      access.assertVisible(type, id, s.json, s.rid);
+      const s = await readVisible(ctx, type, id);
       ctx.audit.push({ action: 'R', subtype: 'read', what: [`${type}/${id}/_history/${s.version}`], patients: patientsOf(type, id, s.json) });
       const headers = resourceHeaders(ctx, s);
       delete headers.Location;
@@ -200,6 +207,7 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
       access.assert(type, 'r');
       await assertCurrentVisible(ctx, type, id);
       const s = await store.vread(ctx.q, type, id, vid);
+      access.assertVisible(type, id, s.json, s.rid); // an old version may have been in another compartment
       ctx.audit.push({ action: 'R', subtype: 'vread', what: [`${type}/${id}/_history/${s.version}`], patients: patientsOf(type, id, s.json) });
       const headers = resourceHeaders(ctx, s);
       delete headers.Location;
@@ -207,9 +215,8 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
     }
     if (op === '$everything' && type === 'Patient' && seg.length === 3 && (method === 'GET' || method === 'POST')) {
       access.assert('Patient', 'r');
-      const patient = await store.read(ctx.q, 'Patient', id);
-      access.assertVisible('Patient', id, patient.json, patient.rid);
-      const page = await everything(ctx.q, id, req.query, access.everythingFilter(resourceTypes()));
+      await readVisible(ctx, 'Patient', id);
+      const page = await everything(ctx.q, id, req.query, access.everythingFilter(resourceTypes(), id));
       ctx.audit.push({ action: 'R', subtype: 'operation', what: [`Patient/${id}/$everything`], patients: [id] });
       return bundleResponse(
         ctx,
@@ -246,18 +253,38 @@ async function createInteraction(ctx: Context, req: FhirRequest, type: string): 
   return writeResponse(ctx, req, 201, r.stored, `Created ${type}/${r.stored.id}.`);
 }
 
-/** Before changing or deleting a resource: the principal must be able to see its current version. */
+/**
+ * Before changing, deleting or reading the history of a resource: the principal must be able to see its
+ * current version or, once deleted, its last live one (a deletion does not open a resource to everyone).
+ */
 async function assertCurrentVisible(ctx: Context, type: string, id: string) {
   if (!ctx.access.limited) return;
   const cur = await store.current(ctx.q, type, id);
-  if (cur && !cur.deleted) ctx.access.assertVisible(type, id, cur.json, cur.rid);
+  if (!cur) return;
+  if (!cur.deleted) return ctx.access.assertVisible(type, id, cur.json, cur.rid);
+  if (cur.version > 1) {
+    const last = await store.vread(ctx.q, type, id, String(cur.version - 1)).catch(() => undefined);
+    if (last) ctx.access.assertVisible(type, id, last.json, last.rid);
+  }
+}
+
+/** A read that tells "deleted" (410) only to a principal who could see the resource before. */
+async function readVisible(ctx: Context, type: string, id: string): Promise<store.Stored> {
+  const s = await store.read(ctx.q, type, id).catch(async (err) => {
+    if (err instanceof FhirError && err.status === 410) await assertCurrentVisible(ctx, type, id);
+    throw err;
+  });
+  ctx.access.assertVisible(type, id, s.json, s.rid);
+  return s;
 }
 
 async function deleteOne(ctx: Context, type: string, id: string, ifMatch?: string) {
+  const cur = await store.current(ctx.q, type, id);
   const s = await store.remove(ctx.q, type, id, { ifMatch });
   if (s) {
     noteWrite(ctx.db, type, '"security"');
-    ctx.audit.push({ action: 'D', subtype: 'delete', what: [`${type}/${id}/_history/${s.version}`] });
+    const patients = cur && !cur.deleted ? patientsOf(type, id, cur.json) : [];
+    ctx.audit.push({ action: 'D', subtype: 'delete', what: [`${type}/${id}/_history/${s.version}`], patients });
   }
   return s;
 }
@@ -368,7 +395,8 @@ async function historyResponse(ctx: Context, req: FhirRequest, where: { type?: s
   }
   const page = rows.slice(0, count);
   // Entries the principal may not see are left out (the page may come out shorter; the next link still follows on).
-  const shown = access.limited && !where.id ? page.filter((h) => !h.deleted && access.canSee(h.type, h.id, h.json, h.rid)) : page;
+  // An instance's versions are filtered too: an old version may have been in another patient's compartment.
+  const shown = access.limited ? page.filter((h) => (h.deleted ? !!where.id : access.canSee(h.type, h.id, h.json, h.rid))) : page;
   const patients = new Set<string>();
   for (const h of shown) if (!h.deleted) mentionedPatients(h.type, h.id, h.json, patients);
   ctx.audit.push({

@@ -5,8 +5,9 @@
  *   data is not sent until its audit is durable, and concurrent reads share one commit.
  * Rows are chained and sealed afterwards (chain.ts), so writers never wait on each other for the chain.
  */
-import type { Database, Queryable } from '../db/database.ts';
+
 import type { Principal } from '../access/access.ts';
+import type { Database, Queryable } from '../db/database.ts';
 
 export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
 
@@ -28,11 +29,26 @@ export interface AuditEntry {
   principal?: Principal;
 }
 
-const REST_SUBTYPES = new Set(['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'history-system', 'create', 'search-type', 'batch', 'transaction', 'operation']);
+const REST_SUBTYPES = new Set([
+  'read',
+  'vread',
+  'update',
+  'patch',
+  'delete',
+  'history-instance',
+  'history-type',
+  'history-system',
+  'create',
+  'search-type',
+  'batch',
+  'transaction',
+  'operation',
+]);
 
 /** The AuditEvent JSON for one entry (without id: the id is the row's sequence number). */
 export function auditEvent(e: AuditEntry, who: Principal, recorded: string): string {
   const auth = !REST_SUBTYPES.has(e.subtype);
+  const btgReason = e.subtype === 'break-the-glass' && (e.outcome ?? '0') === '0' && !!e.detail;
   const event: Record<string, unknown> = {
     resourceType: 'AuditEvent',
     type: auth
@@ -42,9 +58,17 @@ export function auditEvent(e: AuditEntry, who: Principal, recorded: string): str
     action: e.action,
     recorded,
     outcome: e.outcome ?? '0',
-    ...(e.detail ? { outcomeDesc: e.detail } : {}),
+    ...(e.detail && !btgReason ? { outcomeDesc: e.detail } : {}),
+    // Break-the-glass: the purpose is BTG and its text the reason the clinician gave.
     ...(e.subtype === 'break-the-glass'
-      ? { purposeOfEvent: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'BTG', display: 'break the glass' }] }] }
+      ? {
+          purposeOfEvent: [
+            {
+              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'BTG', display: 'break the glass' }],
+              ...(btgReason ? { text: e.detail } : {}),
+            },
+          ],
+        }
       : {}),
     agent: [
       {
@@ -56,18 +80,22 @@ export function auditEvent(e: AuditEntry, who: Principal, recorded: string): str
       },
     ],
     source: { site: 'Hale', observer: { display: 'Hale' }, type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4' }] },
-    entity: [
-      ...(e.patients ?? []).map((p) => ({
-        what: { reference: `Patient/${p}` },
-        type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
-        role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
-      })),
-      ...(e.what ?? [])
-        .filter((w) => !(e.patients ?? []).some((p) => w === `Patient/${p}`))
-        .map((w) => ({ what: { reference: w }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2' } })),
-      ...(e.query ? [{ type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2' }, query: Buffer.from(e.query).toString('base64') }] : []),
-    ],
   };
+  const entity = [
+    ...(e.patients ?? []).map((p) => ({
+      what: { reference: `Patient/${p}` },
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+      role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+    })),
+    ...(e.what ?? [])
+      .filter((w) => !(e.patients ?? []).some((p) => w === `Patient/${p}`))
+      .map((w) => ({ what: { reference: w }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2' } })),
+    ...(e.query
+      ? [{ type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2' }, query: Buffer.from(e.query).toString('base64') }]
+      : []),
+  ];
+  // FHIR JSON has no empty arrays: an event about nothing in particular (a batch, a failed sign-in) has no entity.
+  if (entity.length) event.entity = entity;
   return JSON.stringify(event);
 }
 

@@ -35,10 +35,11 @@ export async function sealAudit(db: Database): Promise<number> {
   for (;;) {
     const n = await db.transaction(async (tx) => {
       const [head] = await tx.query<{ pos: string; hash: string }>('SELECT pos::text AS pos, hash FROM audit_chain WHERE id = 1 FOR UPDATE');
+      // In sequence order (the bigint column; the text alias `seq` would put 10 before 9).
       const rows = await tx.query<ChainRow>(
         `SELECT ${FIELDS} FROM audit_log
          WHERE hash IS NULL AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-         ORDER BY seq LIMIT ${BATCH}`,
+         ORDER BY audit_log.seq LIMIT ${BATCH}`,
       );
       if (!rows.length) return 0;
       let pos = Number(head.pos);
@@ -84,8 +85,9 @@ export async function verifyAudit(db: Queryable): Promise<VerifyReport> {
   let checked = 0;
   for (;;) {
     const rows = await db.query<ChainRow & { chain_pos: string; hash: string }>(
+      // Ordered by the bigint column (audit_log.chain_pos), not the text alias, which would sort 10 before 2.
       `SELECT ${FIELDS}, chain_pos::text AS chain_pos, hash FROM audit_log
-       WHERE chain_pos >= $1 ORDER BY chain_pos LIMIT ${BATCH}`,
+       WHERE chain_pos >= $1 ORDER BY audit_log.chain_pos LIMIT ${BATCH}`,
       [expected],
     );
     for (const r of rows) {

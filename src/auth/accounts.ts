@@ -3,8 +3,8 @@
  * RelatedPerson). There is no default account and no default password.
  */
 import { randomUUID } from 'node:crypto';
-import type { Queryable } from '../db/database.ts';
 import { ROLES, type Role } from '../access/roles.ts';
+import type { Queryable } from '../db/database.ts';
 import { badRequest } from '../fhir/outcome.ts';
 
 export interface Account {
@@ -53,7 +53,15 @@ interface AccountRow {
 }
 
 function toAccount(r: AccountRow): Account {
-  return { id: r.id, role: r.role, displayName: r.display_name, email: r.email ?? undefined, fhirRef: r.fhir_ref ?? undefined, disabled: r.disabled, demo: r.demo };
+  return {
+    id: r.id,
+    role: r.role,
+    displayName: r.display_name,
+    email: r.email ?? undefined,
+    fhirRef: r.fhir_ref ?? undefined,
+    disabled: r.disabled,
+    demo: r.demo,
+  };
 }
 
 export async function findAccount(q: Queryable, by: { id?: string; email?: string }): Promise<Account | undefined> {

@@ -6,10 +6,10 @@
  * resolution, not on every request.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Queryable } from '../db/database.ts';
 import type { Principal } from '../access/access.ts';
 import type { Role } from '../access/roles.ts';
 import { parseScopes, patientContextOnly } from '../access/scopes.ts';
+import type { Queryable } from '../db/database.ts';
 
 export const SESSION_CACHE_MS = 5000;
 

@@ -38,6 +38,10 @@ export async function putAll(tx: Queryable, resources: store.Resource[]): Promis
   // One audit entry for the batch, in its transaction: what was written, and whose records.
   const patients = new Set<string>();
   for (const s of written) for (const p of patientsOf(s.type, s.id, s.json)) patients.add(p);
-  await insertAudit(tx, [{ action: 'U', subtype: 'import', what: written.map((s) => `${s.type}/${s.id}/_history/${s.version}`), patients: [...patients] }], SYSTEM);
+  await insertAudit(
+    tx,
+    [{ action: 'U', subtype: 'import', what: written.map((s) => `${s.type}/${s.id}/_history/${s.version}`), patients: [...patients] }],
+    SYSTEM,
+  );
   return statuses;
 }

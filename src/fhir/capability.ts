@@ -2,6 +2,7 @@
  * The CapabilityStatement: generated from the same tables the server runs on (the resource types,
  * the indexed search parameters, the supported modifiers and operations), so it cannot claim more than works.
  */
+import { smartSecurity } from '../auth/smart.ts';
 import { resourceTypes } from './definitions.ts';
 import { indexedParams } from './index-values.ts';
 
@@ -28,6 +29,8 @@ export function capabilityStatement(baseUrl: string): Record<string, unknown> {
   if (!cs) {
     cs = build();
     (cs.implementation as { url: string }).url = baseUrl;
+    // SMART App Launch: the OAuth endpoints for this base (src/auth/smart.ts).
+    (cs.rest as Record<string, unknown>[])[0].security = smartSecurity(baseUrl);
     if (cache.size < 16) cache.set(baseUrl, cs);
   }
   return cs;

@@ -7,9 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context, FhirRequest, FhirResponse } from '../api/fhir-router.ts';
+import { withAudit } from '../audit/audit.ts';
 import { bundleJson, type EntryText } from '../fhir/bundle-json.ts';
 import { badRequest, describeInternalError, FhirError, issue, outcome } from '../fhir/outcome.ts';
-import { withAudit } from '../audit/audit.ts';
 import { findMatches } from './search.ts';
 import { ID_RE } from './store.ts';
 

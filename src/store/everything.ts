@@ -3,6 +3,7 @@
  * CompartmentDefinition), and the resources those refer to (practitioners, organizations, medications …).
  * Paged by rid with a cursor, so a patient with thousands of resources streams page by page.
  */
+import type { EverythingFilter } from '../access/access.ts';
 import type { Queryable } from '../db/database.ts';
 import { definitions } from '../fhir/definitions.ts';
 import { badRequest } from '../fhir/outcome.ts';
@@ -51,12 +52,7 @@ const REFERENCED = `SELECT t.rid FROM sp_reference f
  * One page of $everything. Pages walk the compartment in rid order, then the resources it refers to in rid
  * order; the cursor says which phase and where ("c123", "r456"), so every resource comes exactly once.
  */
-export async function everything(
-  q: Queryable,
-  patientId: string,
-  query: [string, string][],
-  filter: { types?: string[]; excludeRids?: string[] } = {},
-): Promise<EverythingPage> {
+export async function everything(q: Queryable, patientId: string, query: [string, string][], filter: EverythingFilter = {}): Promise<EverythingPage> {
   let count = 100;
   let phase: 'c' | 'r' = 'c';
   let after = '0';
@@ -79,7 +75,7 @@ export async function everything(
     else if (k !== '_format') throw badRequest(`"${k}" is not a $everything parameter (use _count, _since, _type).`, k);
   }
   const { types: cTypes, params: cParams } = pairs();
-  const page = async (set: string, from: string, limit: number) => {
+  const page = async (set: string, from: string, limit: number, referenced: boolean) => {
     const params: unknown[] = [patientId, cTypes, cParams, from, limit];
     let extra = '';
     if (since) {
@@ -91,9 +87,21 @@ export async function everything(
       params.push(t);
       extra += ` AND x.type = ANY($${params.length}::text[])`;
     }
-    if (filter.excludeRids) {
-      params.push(filter.excludeRids);
+    for (const rids of [filter.excludeRids, referenced ? filter.excludeReferencedRids : undefined]) {
+      if (!rids) continue;
+      params.push(rids);
       extra += ` AND x.rid <> ALL($${params.length}::bigint[])`;
+    }
+    if (filter.hidePatients) {
+      params.push(filter.hidePatients);
+      const n = params.length;
+      extra += ` AND NOT (x.type = 'Patient' AND x.id = ANY($${n}::text[]))
+        AND NOT EXISTS (SELECT 1 FROM sp_reference h JOIN unnest($2::text[], $3::text[]) AS c(type, param) ON c.type = h.type AND c.param = h.param
+                        WHERE h.rid = x.rid AND h.target_type = 'Patient' AND h.target_id = ANY($${n}::text[]))`;
+    }
+    if (filter.onlyPatients) {
+      params.push(filter.onlyPatients);
+      extra += ` AND (x.type <> 'Patient' OR x.id = ANY($${params.length}::text[]))`;
     }
     return q.query<Hit>(
       `SELECT x.rid, x.type, x.id, x.content AS json FROM resources x
@@ -104,14 +112,14 @@ export async function everything(
   };
   const hits: Hit[] = [];
   if (phase === 'c') {
-    const rows = await page(COMPARTMENT, after, count + 1);
+    const rows = await page(COMPARTMENT, after, count + 1, false);
     if (rows.length > count) return { hits: rows.slice(0, count), next: `c${rows[count - 1].rid}` };
     hits.push(...rows);
     after = '0';
   }
   // The rest of the page (and one more, to know whether there is a next page) from the referenced resources.
   const room = count - hits.length;
-  const refs = await page(REFERENCED, after, room + 1);
+  const refs = await page(REFERENCED, after, room + 1, true);
   hits.push(...refs.slice(0, room));
   if (refs.length <= room) return { hits };
   return { hits, next: `r${room ? refs[room - 1].rid : after}` };

@@ -6,9 +6,10 @@
  * (type, param, value) indexes; values are bound as parameters, never spliced into the text.
  */
 import { dateRange, normalize, parseReference } from '../fhir/index-values.ts';
-import { badRequest } from '../fhir/outcome.ts';
+import { badRequest, FhirError, issue } from '../fhir/outcome.ts';
 import { type Filter, type Prefix, type SortKey, splitPipe, splitPrefix, unescapeValue } from '../fhir/search-parser.ts';
 import { toCanonical, UCUM, UCUM_CANONICAL } from '../fhir/ucum.ts';
+import type { RowFilter } from './search.ts';
 
 export class Sql {
   params: unknown[] = [];
@@ -66,23 +67,30 @@ export function driverRank(f: Filter): number {
  * PostgreSQL does not turn into a join). The planner then only orders the few driving filters: planning a
  * query with five semi-joins cost more than running it.
  */
-export function compileFilter(sql: Sql, f: Filter, r: string, type: string, probe = false): string {
+export function compileFilter(sql: Sql, f: Filter, r: string, type: string, probe = false, access?: RowFilter): string {
   if (f.has) {
-    // Resources of has.type whose has.param refers to this one and that match the inner filter.
+    // Resources of has.type whose has.param refers to this one and that match the inner filter — only those
+    // the asker may see, or _has would tell what is in records they cannot read.
+    if (access && access.readableTypes([f.has.type])?.length === 0) throw cannotSearch(f.has.type, `_has:${f.has.type}`);
     const h = sql.alias('h');
     const o = sql.alias('o');
+    const limit = access?.rows(sql, f.has.type, o);
     return `${r}.id IN (SELECT ${h}.target_id FROM sp_reference ${h} JOIN resources ${o} ON ${o}.rid = ${h}.rid AND NOT ${o}.deleted
       WHERE ${h}.type = ${sql.p(f.has.type)} AND ${h}.param = ${sql.p(f.has.param.code)} AND ${h}.target_type = ${sql.p(type)}
-        AND ${compileFilter(sql, f.has.filter, o, f.has.type)})`;
+        AND ${compileFilter(sql, f.has.filter, o, f.has.type, false, access)}${limit ? ` AND ${limit}` : ''})`;
   }
   if (f.chain) {
-    // References of this resource (through f.param) to resources of each target type matching the chained filter.
-    const branches = f.chain.targets.map(({ type: t, filter }) => {
+    // References of this resource (through f.param) to resources of each target type matching the chained filter;
+    // like _has, only through resources the asker may see (types they cannot read are left out).
+    const targets = access ? f.chain.targets.filter(({ type: t }) => access.readableTypes([t])?.length !== 0) : f.chain.targets;
+    if (!targets.length) throw cannotSearch(f.chain.targets.map((t) => t.type).join(', '), `${f.param.code} (chained)`);
+    const branches = targets.map(({ type: t, filter }) => {
       const c = sql.alias('c');
       const tr = sql.alias('t');
+      const limit = access?.rows(sql, t, tr);
       return `SELECT ${c}.rid FROM sp_reference ${c} JOIN resources ${tr} ON ${tr}.type = ${c}.target_type AND ${tr}.id = ${c}.target_id AND NOT ${tr}.deleted
         WHERE ${c}.type = ${sql.p(type)} AND ${c}.param = ${sql.p(f.param.code)} AND ${c}.target_type = ${sql.p(t)}
-          AND ${compileFilter(sql, filter, tr, t)}`;
+          AND ${compileFilter(sql, filter, tr, t, false, access)}${limit ? ` AND ${limit}` : ''}`;
     });
     return `${r}.rid IN (${branches.join('\n      UNION ALL ')})`;
   }
@@ -108,6 +116,10 @@ export function compileFilter(sql: Sql, f: Filter, r: string, type: string, prob
   }
   const conds = f.values.map((v) => valueCondition(sql, f, s, v));
   return `EXISTS (${head} AND (${conds.join(' OR ')})${fence})`;
+}
+
+function cannotSearch(types: string, param: string): FhirError {
+  return new FhirError(403, [issue('error', 'forbidden', `You cannot search ${types} resources, so ${param} cannot be used in your searches.`, param)]);
 }
 
 function valueCondition(sql: Sql, f: Filter, s: string, raw: string): string {

@@ -95,7 +95,7 @@ function whereClause(sql: Sql, req: SearchRequest, r: string, access?: RowFilter
   if (limit) conds.push(limit);
   const ranked = [...req.filters].sort((a, b) => driverRank(a) - driverRank(b));
   const drivers = new Set(ranked.slice(0, ranked.length ? driverCount(driverRank(ranked[0])) : 0));
-  for (const f of req.filters) conds.push(compileFilter(sql, f, r, req.type, !drivers.has(f)));
+  for (const f of req.filters) conds.push(compileFilter(sql, f, r, req.type, !drivers.has(f), access));
   return conds.join('\n  AND ');
 }
 
@@ -160,17 +160,21 @@ export async function findMatches(q: Queryable, type: string, query: [string, st
   if (!req.filters.length) {
     throw badRequest(`Conditional criteria for ${type} must include at least one search parameter (e.g. identifier=system|value).`);
   }
-  const res = await search(q, {
-    ...req,
-    count: limit,
-    total: 'none',
-    summary: undefined,
-    elements: undefined,
-    sort: [],
-    include: [],
-    revinclude: [],
-    cursor: undefined,
-  }, access);
+  const res = await search(
+    q,
+    {
+      ...req,
+      count: limit,
+      total: 'none',
+      summary: undefined,
+      elements: undefined,
+      sort: [],
+      include: [],
+      revinclude: [],
+      cursor: undefined,
+    },
+    access,
+  );
   return res.matches.map((m) => m.id);
 }
 

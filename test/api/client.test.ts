@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client } from 'fhir-kit-client';
-import { kinds, type TestServer, testServer } from '../helpers.ts';
+import { auth, kinds, type TestServer, testServer } from '../helpers.ts';
 
 type Res = Record<string, any> & { resourceType: string };
 
@@ -27,7 +27,7 @@ for (const kind of kinds()) {
     let client: Client;
     before(async () => {
       s = await testServer(kind);
-      client = new Client({ baseUrl: s.base });
+      client = new Client({ baseUrl: s.base, customHeaders: auth(s.base) });
     });
     after(async () => s?.close());
 

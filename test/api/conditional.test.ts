@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { fhir, kinds, type TestServer, testServer, auth } from '../helpers.ts';
+import { auth, fhir, kinds, type TestServer, testServer } from '../helpers.ts';
 
 const patient = (system: string, value: string, extra: Record<string, unknown> = {}) => ({
   resourceType: 'Patient',

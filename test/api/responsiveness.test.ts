@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type TestServer, testServer, auth } from '../helpers.ts';
+import { auth, type TestServer, testServer } from '../helpers.ts';
 
 describe('a long transaction on PGlite does not freeze the server', () => {
   let s: TestServer;
@@ -21,7 +21,11 @@ describe('a long transaction on PGlite does not freeze the server', () => {
     });
     const bundle = { resourceType: 'Bundle', type: 'transaction', entry: Array.from({ length: 400 }, (_, i) => entry(i)) };
     const order: string[] = [];
-    const big = fetch(`${s.base}`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', ...auth(s.base) }, body: JSON.stringify(bundle) }).then(async (r) => {
+    const big = fetch(`${s.base}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json', ...auth(s.base) },
+      body: JSON.stringify(bundle),
+    }).then(async (r) => {
       assert.equal(r.status, 200);
       await r.text();
       order.push('transaction');

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { fhir, kinds, type TestServer, testServer, auth } from '../helpers.ts';
+import { auth, fhir, kinds, type TestServer, testServer } from '../helpers.ts';
 
 const TAG_SYSTEM = 'urn:hale-test:search';
 const LOINC = 'http://loinc.org';
@@ -640,7 +640,10 @@ for (const kind of kinds()) {
       const post = await fetch(`${s.base}/Patient/_search`, {
         method: 'POST',
         headers: {
-          ...auth(s.base), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
+          ...auth(s.base),
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/fhir+json',
+        },
         body: query,
       });
       assert.equal(post.status, 200);
@@ -650,7 +653,10 @@ for (const kind of kinds()) {
       const postBad = await fetch(`${s.base}/Patient/_search`, {
         method: 'POST',
         headers: {
-          ...auth(s.base), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
+          ...auth(s.base),
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/fhir+json',
+        },
         body: 'foo=bar',
       });
       assert.equal(postBad.status, 400);
@@ -660,7 +666,10 @@ for (const kind of kinds()) {
       const paged = await fetch(`${s.base}/Patient/_search`, {
         method: 'POST',
         headers: {
-          ...auth(s.base), 'content-type': 'application/x-www-form-urlencoded', accept: 'application/fhir+json' },
+          ...auth(s.base),
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/fhir+json',
+        },
         body: `family=err${u}&_count=1`,
       });
       const first = (await paged.json()) as any;

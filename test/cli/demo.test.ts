@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import type { Config } from '../../src/config.ts';
 import { startServer } from '../../src/server.ts';
-import { fhir, kinds, type TestDb, testDatabase } from '../helpers.ts';
+import { fhir, kinds, type TestDb, testDatabase, tokenFor } from '../helpers.ts';
 
 /** A fresh database the server can open itself (PGlite's data directory is locked while open). */
 async function freshConfig(kind: 'pglite' | 'postgres', demo: boolean): Promise<{ config: Config; done: () => Promise<void> }> {
@@ -37,11 +37,12 @@ for (const kind of kinds()) {
           lines.join('\n'),
         );
         const base = `${server.url}/fhir/R4`;
+        const headers = { authorization: `Bearer ${await tokenFor(server.db, 'system')}` };
         // The server answers while loading, and patients appear.
         let patients = 0;
         for (let i = 0; i < 200 && patients < 1; i++) {
           const t0 = performance.now();
-          const r = await fhir(base, 'GET', 'Patient?_summary=count');
+          const r = await fhir(base, 'GET', 'Patient?_summary=count', undefined, headers);
           assert.equal(r.status, 200);
           assert.ok(performance.now() - t0 < 5000, 'requests are served during the load');
           patients = r.json.total;
@@ -79,8 +80,9 @@ for (const kind of kinds()) {
         try {
           assert.equal(server.demo, undefined);
           const base = `${server.url}/fhir/R4`;
-          assert.equal((await fhir(base, 'GET', 'Patient?_summary=count')).json.total, 0);
-          assert.equal((await fhir(base, 'POST', 'Patient', { resourceType: 'Patient', gender: 'other' })).status, 201);
+          const headers = { authorization: `Bearer ${await tokenFor(server.db, 'system')}` };
+          assert.equal((await fhir(base, 'GET', 'Patient?_summary=count', undefined, headers)).json.total, 0);
+          assert.equal((await fhir(base, 'POST', 'Patient', { resourceType: 'Patient', gender: 'other' }, headers)).status, 201);
         } finally {
           await server.close();
         }
