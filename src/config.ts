@@ -60,7 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tlsCert: env.HALE_TLS_CERT || undefined,
     tlsKey: env.HALE_TLS_KEY || undefined,
     trustProxy: trustProxy(env.HALE_TRUST_PROXY),
-    authRateLimit: perMinute(env, 'HALE_AUTH_RATE_LIMIT', 20),
+    authRateLimit: perMinute(env, 'HALE_AUTH_RATE_LIMIT', 120),
     rateLimit: perMinute(env, 'HALE_RATE_LIMIT', 0),
   };
 }

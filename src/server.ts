@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { type AppOptions, buildApp } from './api/app.ts';
+import { AUDIT_FLUSH_MS } from './audit/audit.ts';
 import { startSealer } from './audit/chain.ts';
 import { enrolmentUrl, firstRunSetup } from './auth/webauthn.ts';
 import { type Config, ConfigError } from './config.ts';
@@ -76,7 +77,7 @@ export async function startServer(
   try {
     const applied = await migrate(db);
     if (applied.length) log(`Applied migrations: ${applied.join(', ')}`);
-    const stopSealer = startSealer(db, 1000, (err) => log(`error: sealing the audit log failed (${(err as Error).message})`));
+    const stopSealer = startSealer(db, AUDIT_FLUSH_MS, (err) => log(`error: sealing the audit log failed (${(err as Error).message})`));
     const app = await buildApp({ ...opts, db, config, https, log: process.env.HALE_LOG_REQUESTS === 'true' ? log : (l) => l.startsWith('error') && log(l) });
     await app.listen({ port: config.port, host: config.host });
     const addr = app.server.address();

@@ -6,11 +6,12 @@
  *   that patient. Searches get this as SQL (`rows`), so paging and totals stay right; single reads and
  *   writes are checked on the resource itself (`assertVisible`, `assertWritable`).
  */
+import { forgetSession } from '../auth/sessions.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { extractIndex } from '../fhir/index-values.ts';
 import { FhirError, issue } from '../fhir/outcome.ts';
 import type { Sql } from '../store/search-sql.ts';
-import { categoryOf, compartmentParams, type Interaction, type Role, rolePermits } from './roles.ts';
+import { categoryOf, compartmentParams, type Interaction, isPatientScoped, type Role, rolePermits } from './roles.ts';
 import { type Scope, scopesPermit } from './scopes.ts';
 
 export interface Principal {
@@ -69,6 +70,8 @@ async function restricted(db: Queryable): Promise<Restricted> {
  * resource (`rid`) that had a label until now.
  */
 export function noteWrite(db: Queryable, type: string, json: string, rid?: string) {
+  // A proxy's patients come from Consents, resolved with the session: drop cached sessions at once.
+  if (type === 'Consent') forgetSession();
   if (type === 'Patient' || json.includes('"security"') || (rid !== undefined && restrictedCache.get(db)?.labelled.includes(rid))) restrictedCache.delete(db);
 }
 
@@ -84,7 +87,9 @@ export class Access {
 
   /** The access of `principal` now: loads the restricted records and the principal's grants when needed. */
   static async of(db: Database | Queryable, principal: Principal): Promise<Access> {
-    if (principal.role === 'system' || principal.patients) return new Access(principal, EMPTY, []);
+    // Patients and proxies see their own records, restricted or not; staff — also through a SMART app
+    // launched for one patient — do not see restricted records without breaking the glass.
+    if (principal.role === 'system' || isPatientScoped(principal.role)) return new Access(principal, EMPTY, []);
     const r = await restricted(db);
     if (!r.patients.length && !r.labelled.length) return new Access(principal, EMPTY, []);
     const grants = (
@@ -133,8 +138,8 @@ export class Access {
         : `EXISTS (SELECT 1 FROM sp_reference ac WHERE ac.rid = ${r}.rid AND ac.param = ANY(${sql.p(params)}::text[])
              AND ac.target_type = 'Patient' AND ac.target_id = ANY(${sql.p(ids)}::text[]))`;
     const { patients } = this.principal;
-    if (patients) return params ? inCompartment(patients) : undefined;
     const conds: string[] = [];
+    if (patients && params) conds.push(inCompartment(patients));
     if (this.hidden.patients.length && params) conds.push(`NOT ${inCompartment(this.hidden.patients)}`);
     if (this.hidden.labelled.length) {
       const own = `${r}.rid <> ALL(${sql.p(this.hidden.labelled)}::bigint[])`;
@@ -157,8 +162,7 @@ export class Access {
     const patients = patientsOf(type, id, json);
     if (this.principal.patients) {
       if (!compartmentParams(type)) return;
-      if (patients.some((p) => this.principal.patients?.includes(p))) return;
-      throw new FhirError(404, [issue('error', 'not-found', `${type}/${id} does not exist.`)]);
+      if (!patients.some((p) => this.principal.patients?.includes(p))) throw new FhirError(404, [issue('error', 'not-found', `${type}/${id} does not exist.`)]);
     }
     const hiddenPatient = patients.find((p) => this.hidden.patients.includes(p));
     const labelled = rid !== undefined && this.hidden.labelled.includes(rid) && !patients.some((p) => this.grants.includes(p));
@@ -207,14 +211,14 @@ export class Access {
     if (own) {
       if (!compartmentParams(type)) return;
       const patients = patientsOf(type, id, json);
-      if (patients.length && patients.every((p) => own.includes(p))) return;
-      throw new FhirError(403, [
-        issue(
-          'error',
-          'forbidden',
-          `You can write only into your own record${own.length ? ` (${own.map((p) => `Patient/${p}`).join(', ')})` : ''}: this ${type} ${patients.length ? 'refers to another patient' : 'refers to no patient of yours'}.`,
-        ),
-      ]);
+      if (!(patients.length && patients.every((p) => own.includes(p))))
+        throw new FhirError(403, [
+          issue(
+            'error',
+            'forbidden',
+            `You can write only into your own record${own.length ? ` (${own.map((p) => `Patient/${p}`).join(', ')})` : ''}: this ${type} ${patients.length ? 'refers to another patient' : 'refers to no patient of yours'}.`,
+          ),
+        ]);
     }
     this.assertVisible(type, id, json);
   }

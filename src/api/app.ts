@@ -252,6 +252,8 @@ async function routeAudited(db: Database, req: FastifyRequest, fr: FhirRequest, 
             subtype: fr.method === 'GET' && /\//.test(fr.path) ? 'read' : 'operation',
             outcome: '4',
             detail: err.message.slice(0, 300),
+            // A refused restricted record names its patient, so the privacy officer finds the attempt by patient.
+            patients: err.issues.flatMap((i) => i.expression ?? []).flatMap((e) => (/^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(e) ? [e.slice(8)] : [])),
             what: [fr.path.split('?')[0].slice(0, 200)],
           },
         ],
@@ -267,5 +269,6 @@ function homePage(): string {
 <body style="font-family:system-ui;max-width:40rem;margin:3rem auto;line-height:1.5">
 <h1>Hale</h1><p>The FHIR R4 API is at <a href="${FHIR_BASE}/metadata">${FHIR_BASE}</a>.
 Try <a href="${FHIR_BASE}/Patient?_count=10">${FHIR_BASE}/Patient?_count=10</a>.</p>
-<p>The clinician workspace is coming; see README.md.</p></body></html>`;
+<p><a href="/signin">Sign in</a> (passkey) — every API request needs a session or a bearer token; see docs/api.md.
+The clinician workspace is coming; see README.md.</p></body></html>`;
 }

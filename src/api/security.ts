@@ -125,7 +125,24 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions = {
     });
   }
 
+  // CORS for the FHIR API, so browser-based SMART apps on other origins can call it with their bearer token.
+  // "*" never carries cookies, so a session cookie (and its CSRF protection) stays same-origin only.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.method !== 'OPTIONS' || !pathOf(req).startsWith('/fhir/')) return;
+    return reply
+      .code(204)
+      .header('access-control-allow-origin', '*')
+      .header('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE, HEAD')
+      .header('access-control-allow-headers', 'authorization, content-type, accept, if-match, if-none-exist, prefer')
+      .header('access-control-max-age', '600')
+      .send();
+  });
+
   app.addHook('onSend', async (req, reply, payload) => {
+    if (req.headers.origin && pathOf(req).startsWith('/fhir/')) {
+      reply.header('access-control-allow-origin', '*');
+      reply.header('access-control-expose-headers', 'etag, location, last-modified, content-location');
+    }
     reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'no-referrer');

@@ -1,8 +1,8 @@
 /**
- * The audit hash chain. Rows arrive unsealed (hash NULL) from any transaction, in any order of commit.
+ * The audit hash chain. Rows arrive from any transaction, in any order of commit, and are never updated.
  * The sealer takes the rows of transactions that have all finished (txid below the oldest running one,
- * so no earlier row can still appear), in sequence order, and gives each its position and
- * hash = sha256(previous hash | the row's fields). `hale audit verify` recomputes the chain: a changed row,
+ * so no earlier row can still appear), in sequence order, and records in audit_seal each one's position
+ * and hash = sha256(previous hash | the row's fields). `hale audit verify` recomputes the chain: a changed row,
  * a deleted row or a cut-off tail shows as a break.
  */
 import { createHash } from 'node:crypto';
@@ -19,7 +19,9 @@ interface ChainRow {
   content: string;
 }
 
-const FIELDS = `seq::text AS seq, floor(extract(epoch FROM recorded) * 1000)::bigint::text AS ms, action, subtype, outcome, agent, patients, content`;
+/** The chained fields of an audit_log row `a`. */
+const FIELDS = `a.seq::text AS seq, floor(extract(epoch FROM a.recorded) * 1000)::bigint::text AS ms,
+  a.action, a.subtype, a.outcome, a.agent, a.patients, a.content`;
 
 function link(prev: string, r: ChainRow): string {
   return createHash('sha256')
@@ -29,19 +31,30 @@ function link(prev: string, r: ChainRow): string {
 
 const BATCH = 5000;
 
-/** Seals every row whose transaction has finished. Returns how many it sealed. */
+/**
+ * Seals every row whose transaction has finished: rows at or above the chain's low-water mark, with no
+ * seal yet, whose txid is below the oldest transaction still running. Returns how many it sealed.
+ */
 export async function sealAudit(db: Database): Promise<number> {
+  // A read-only look first: an idle server's sealer takes no lock and writes (and flushes) nothing.
+  const [{ pending }] = await db.query<{ pending: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM audit_log a WHERE a.seq >= (SELECT low FROM audit_chain WHERE id = 1)
+       AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq)) AS pending`,
+  );
+  if (!pending) return 0;
   let total = 0;
   for (;;) {
     const n = await db.transaction(async (tx) => {
-      const [head] = await tx.query<{ pos: string; hash: string }>('SELECT pos::text AS pos, hash FROM audit_chain WHERE id = 1 FOR UPDATE');
-      // In sequence order (the bigint column; the text alias `seq` would put 10 before 9).
-      const rows = await tx.query<ChainRow>(
-        `SELECT ${FIELDS} FROM audit_log
-         WHERE hash IS NULL AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-         ORDER BY audit_log.seq LIMIT ${BATCH}`,
+      const [head] = await tx.query<{ pos: string; hash: string; low: string }>(
+        'SELECT pos::text AS pos, hash, low::text AS low FROM audit_chain WHERE id = 1 FOR UPDATE',
       );
-      if (!rows.length) return 0;
+      const rows = await tx.query<ChainRow>(
+        `SELECT ${FIELDS} FROM audit_log a
+         WHERE a.seq >= $1::bigint AND a.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+           AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq)
+         ORDER BY a.seq LIMIT ${BATCH}`,
+        [head.low],
+      );
       let pos = Number(head.pos);
       let hash = head.hash;
       const seqs: string[] = [];
@@ -54,12 +67,17 @@ export async function sealAudit(db: Database): Promise<number> {
         positions.push(pos);
         hashes.push(hash);
       }
-      await tx.query(
-        `UPDATE audit_log a SET chain_pos = u.pos, hash = u.hash
-         FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(seq, pos, hash) WHERE a.seq = u.seq`,
-        [seqs, positions, hashes],
+      if (rows.length) {
+        await tx.query('INSERT INTO audit_seal (pos, seq, hash) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])', [positions, seqs, hashes]);
+      }
+      // The new low-water mark: the first row still unsealed (its transaction was running), else past the end.
+      const [{ low }] = await tx.query<{ low: string }>(
+        `SELECT coalesce(
+           (SELECT min(a.seq) FROM audit_log a WHERE a.seq >= $1::bigint AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq)),
+           (SELECT max(seq) + 1 FROM audit_log), $1::bigint)::text AS low`,
+        [head.low],
       );
-      await tx.query('UPDATE audit_chain SET pos = $1, hash = $2 WHERE id = 1', [pos, hash]);
+      await tx.query('UPDATE audit_chain SET pos = $1, hash = $2, low = $3 WHERE id = 1', [pos, hash, low]);
       return rows.length;
     });
     total += n;
@@ -76,28 +94,28 @@ export interface VerifyReport {
   problems: string[];
 }
 
-/** Recomputes the whole chain. */
+/** Recomputes the whole chain from the seals and the rows they seal. */
 export async function verifyAudit(db: Queryable): Promise<VerifyReport> {
-  const [head] = await db.query<{ pos: string; hash: string }>('SELECT pos::text AS pos, hash FROM audit_chain WHERE id = 1');
+  const [head] = await db.query<{ pos: string; hash: string; low: string }>('SELECT pos::text AS pos, hash, low::text AS low FROM audit_chain WHERE id = 1');
   const problems: string[] = [];
   let prev = 'genesis';
   let expected = 1;
   let checked = 0;
   for (;;) {
-    const rows = await db.query<ChainRow & { chain_pos: string; hash: string }>(
-      // Ordered by the bigint column (audit_log.chain_pos), not the text alias, which would sort 10 before 2.
-      `SELECT ${FIELDS}, chain_pos::text AS chain_pos, hash FROM audit_log
-       WHERE chain_pos >= $1 ORDER BY audit_log.chain_pos LIMIT ${BATCH}`,
+    const rows = await db.query<Partial<ChainRow> & { pos: string; sealed_seq: string; hash: string }>(
+      `SELECT s.pos::text AS pos, s.seq::text AS sealed_seq, s.hash, ${FIELDS}
+       FROM audit_seal s LEFT JOIN audit_log a ON a.seq = s.seq
+       WHERE s.pos >= $1 ORDER BY s.pos LIMIT ${BATCH}`,
       [expected],
     );
     for (const r of rows) {
-      const pos = Number(r.chain_pos);
+      const pos = Number(r.pos);
       if (pos !== expected) {
-        problems.push(`Entries at chain positions ${expected}–${pos - 1} are missing (deleted).`);
+        problems.push(`Entries at chain positions ${expected}–${pos - 1} are missing (deleted with their seals).`);
         expected = pos;
       }
-      const h = link(prev, r);
-      if (h !== r.hash) problems.push(`Entry ${r.seq} (chain position ${pos}) was changed after it was sealed.`);
+      if (r.seq === null || r.seq === undefined) problems.push(`Entry ${r.sealed_seq} (chain position ${pos}) was deleted.`);
+      else if (link(prev, r as ChainRow) !== r.hash) problems.push(`Entry ${r.sealed_seq} (chain position ${pos}) was changed after it was sealed.`);
       // Continue from the stored hash, so one changed entry is reported once, not as a cascade.
       prev = r.hash;
       expected++;
@@ -108,16 +126,24 @@ export async function verifyAudit(db: Queryable): Promise<VerifyReport> {
   }
   const headPos = Number(head.pos);
   if (expected - 1 < headPos) problems.push(`The chain ends at position ${expected - 1} but was sealed up to ${headPos}: the last entries were deleted.`);
-  else if (expected - 1 === headPos && prev !== head.hash && headPos > 0) problems.push('The last sealed entry does not match the chain head.');
-  const [{ n }] = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM audit_log WHERE hash IS NULL');
+  else if (headPos > 0 && prev !== head.hash) problems.push('The last sealed entry does not match the chain head.');
+  const [{ n }] = await db.query<{ n: string }>(
+    'SELECT count(*)::text AS n FROM audit_log a WHERE a.seq >= $1::bigint AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq)',
+    [head.low],
+  );
   return { ok: problems.length === 0, checked, unsealed: Number(n), head: { pos: headPos, hash: head.hash }, problems };
 }
 
 /** Seals in the background every `ms` (unref'd: never keeps the process alive). Returns a stop function. */
 export function startSealer(db: Database, ms = 1000, onError?: (err: unknown) => void): () => Promise<void> {
-  let running: Promise<unknown> = Promise.resolve();
+  let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {
-    running = sealAudit(db).catch((err) => onError?.(err));
+    if (running) return; // the last round is still sealing
+    running = sealAudit(db)
+      .catch((err) => onError?.(err))
+      .finally(() => {
+        running = undefined;
+      });
   }, ms);
   timer.unref();
   return async () => {

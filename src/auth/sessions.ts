@@ -147,6 +147,8 @@ async function principalOf(db: Queryable, row: SessionRow, tokenHash: string): P
     scopes,
     session: tokenHash.slice(0, 12),
   };
+  // SMART access tokens carry their app (smart:<client_id>:<grant>), named in the audit of what they do.
+  if (row.device?.startsWith('smart:')) p.clientId = row.device.split(':')[1];
   if (row.role === 'patient' && row.fhir_ref?.startsWith('Patient/')) p.patients = [row.fhir_ref.slice(8)];
   else if (row.role === 'patient') p.patients = [];
   else if (row.role === 'proxy') p.patients = row.fhir_ref ? await proxyPatients(db, row.fhir_ref) : [];

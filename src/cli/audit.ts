@@ -69,7 +69,7 @@ async function checkRecordedHead(db: Database, report: VerifyReport, recorded: {
       `The recorded head is at position ${recorded.pos}, but the chain now ends at ${report.head.pos}: entries were removed (or this is another database).`,
     ];
   }
-  const [row] = await db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE chain_pos = $1', [recorded.pos]);
+  const [row] = await db.query<{ hash: string }>('SELECT hash FROM audit_seal WHERE pos = $1', [recorded.pos]);
   if (!row) return [`The entry at the recorded head position ${recorded.pos} is missing (deleted).`];
   if (row.hash !== recorded.hash) {
     return [`The entry at the recorded head position ${recorded.pos} no longer has the recorded hash: the chain was rewritten at or before that position.`];

@@ -157,7 +157,8 @@ function compile(dir: string, version: string): Definitions {
   // Search parameters, split per resource type.
   const searchParams: Record<string, Record<string, SearchParamDef>> = {};
   for (const f of files) {
-    if (!f.startsWith('SearchParameter-')) continue;
+    // The example-* files illustrate SearchParameter itself (one redefines Condition.subject); they are not R4's.
+    if (!f.startsWith('SearchParameter-') || f.startsWith('SearchParameter-example')) continue;
     const sp = read(f);
     if (sp.resourceType !== 'SearchParameter' || !Array.isArray(sp.base)) continue;
     if (!String(sp.url).startsWith('http://hl7.org/fhir/SearchParameter/')) continue;

@@ -53,6 +53,25 @@ for (const kind of kinds()) {
     const grant = (token: string, body: unknown, headers: Record<string, string> = {}) =>
       call(`${url}/auth/break-the-glass`, 'POST', body, { ...bearer(token), ...headers });
 
+    test("a clinician's app launched for a restricted patient (patient/ scopes) gets the same 403, while the patient sees their own record", async () => {
+      const doc = await createAccount(s.server.db, { role: 'physician', displayName: 'Dr App', fhirRef: 'Practitioner/doc-app' });
+      const app = await issueSession(s.server.db, doc.id, {
+        kind: 'bearer',
+        idleSeconds: 3600,
+        absoluteSeconds: 3600,
+        scopes: 'launch/patient patient/*.rs',
+        patientId: restrictedId,
+      });
+      const read = await fhir(s.base, 'GET', `Patient/${restrictedId}`, undefined, bearer(app.token));
+      assert.equal(read.status, 403, read.text);
+      assert.match(read.json.issue[0].diagnostics, /break the glass/);
+      const search = await fhir(s.base, 'GET', 'Observation?_total=accurate', undefined, bearer(app.token));
+      assert.equal(search.json.total, 0, 'nothing of the restricted patient through the app either');
+      const self = await tokenFor(s.server.db, 'patient', `Patient/${restrictedId}`);
+      assert.equal((await fhir(s.base, 'GET', `Patient/${restrictedId}`, undefined, bearer(self))).status, 200);
+      assert.equal((await fhir(s.base, 'GET', 'Observation?_total=accurate', undefined, bearer(self))).json.total, 2, 'their own and the shared one');
+    });
+
     test('before: a restricted patient is a 403 that offers break-the-glass, and absent from searches and totals', async () => {
       const read = await fhir(s.base, 'GET', `Patient/${restrictedId}`, undefined, bearer(physician));
       assert.equal(read.status, 403);

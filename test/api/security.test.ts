@@ -46,6 +46,35 @@ for (const kind of kinds()) {
     });
   });
 
+  describe(`CORS for the FHIR API on ${kind}`, () => {
+    let s: TestServer;
+    before(async () => {
+      s = await testServer(kind);
+    });
+    after(async () => s?.close());
+
+    test('a browser app on another origin may call the API with a bearer token, never with the session cookie', async () => {
+      const pre = await fetch(`${s.base}/Patient`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example.org', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+      assert.match(pre.headers.get('access-control-allow-headers') ?? '', /authorization/);
+      assert.equal(pre.headers.get('access-control-allow-credentials'), null, 'credentials (cookies) are never allowed cross-origin');
+      const read = await fetch(`${s.base}/Patient?_count=1`, { headers: { origin: 'https://app.example.org', authorization: `Bearer ${s.token}` } });
+      assert.equal(read.status, 200);
+      assert.equal(read.headers.get('access-control-allow-origin'), '*');
+      assert.match(read.headers.get('access-control-expose-headers') ?? '', /etag/);
+      // Without an Origin (same-origin or not a browser) no CORS headers are added; sign-in pages never get them.
+      assert.equal((await fetch(`${s.base}/metadata`)).headers.get('access-control-allow-origin'), null);
+      assert.equal(
+        (await fetch(`${s.server.url}/auth/session`, { headers: { origin: 'https://app.example.org' } })).headers.get('access-control-allow-origin'),
+        null,
+      );
+    });
+  });
+
   describe(`rate limits on ${kind}`, () => {
     let s: TestServer;
     before(async () => {
@@ -199,7 +228,7 @@ describe('listening beyond loopback', () => {
   test('settings from the environment', () => {
     const c = loadConfig({});
     assert.equal(c.host, '127.0.0.1');
-    assert.equal(c.authRateLimit, 20);
+    assert.equal(c.authRateLimit, 120);
     assert.equal(c.rateLimit, 0);
     assert.equal(c.tlsCert, undefined);
     const d = loadConfig({

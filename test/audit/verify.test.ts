@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Principal } from '../../src/access/access.ts';
 import { type AuditEntry, insertAudit } from '../../src/audit/audit.ts';
+import { sealAudit } from '../../src/audit/chain.ts';
 import { kinds, type TestDb, testDatabase } from '../helpers.ts';
 
 const who: Principal = { accountId: 'acct-1', role: 'physician', display: 'Dr Test', ref: 'Practitioner/p1' };
@@ -58,10 +59,14 @@ for (const kind of kinds()) {
       return { code: r.status, out: r.stdout, err: r.stderr };
     }
 
-    test('the trigger refuses UPDATE, DELETE and TRUNCATE (sealed or not)', async () => {
+    test('the triggers refuse UPDATE, DELETE and TRUNCATE of the log and of its seals', async () => {
       await assert.rejects(t.db.query(`UPDATE audit_log SET content = '{}' WHERE seq = (SELECT min(seq) FROM audit_log)`), /append-only/);
       await assert.rejects(t.db.query('DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)'), /append-only/);
       await assert.rejects(t.db.query('TRUNCATE audit_log'), /append-only/);
+      await sealAudit(t.db);
+      await assert.rejects(t.db.query(`UPDATE audit_seal SET hash = 'x' WHERE pos = 1`), /append-only/);
+      await assert.rejects(t.db.query('DELETE FROM audit_seal WHERE pos = 1'), /append-only/);
+      await assert.rejects(t.db.query('TRUNCATE audit_seal'), /append-only/);
     });
 
     test('on an intact log: seals the pending entries, prints the head, says OK, exit 0', async () => {
@@ -81,13 +86,15 @@ for (const kind of kinds()) {
       assert.deepEqual(report.problems, []);
       // The recorded head matches.
       assert.equal((await cli(`--head`, `${report.head.pos}:${report.head.hash}`)).code, 0);
-      const sealed = await t.db.query<{ n: string }>('SELECT count(*)::text AS n FROM audit_log WHERE hash IS NULL');
-      assert.equal(sealed[0].n, '0');
+      const unsealed = await t.db.query<{ n: string }>(
+        'SELECT count(*)::text AS n FROM audit_log a WHERE NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq)',
+      );
+      assert.equal(unsealed[0].n, '0');
     });
 
     test('a changed entry is reported, exit 1', async () => {
       const [row] = await t.db.query<{ seq: string; chain_pos: string; content: string }>(
-        'SELECT seq::text AS seq, chain_pos::text AS chain_pos, content FROM audit_log WHERE chain_pos = 7',
+        'SELECT a.seq::text AS seq, s.pos::text AS chain_pos, a.content FROM audit_log a JOIN audit_seal s ON s.seq = a.seq WHERE s.pos = 7',
       );
       const forged = row.content.replace('"Observation/', '"Observation/forged-');
       assert.notEqual(forged, row.content);
@@ -110,15 +117,26 @@ for (const kind of kinds()) {
 
     test('a deleted entry (in the middle, or the last) is reported, exit 1', async () => {
       const [{ head }] = await t.db.query<{ head: string }>('SELECT pos::text AS head FROM audit_chain');
+      const [twelve] = await t.db.query<{ seq: string }>('SELECT seq::text AS seq FROM audit_seal WHERE pos = 12');
       await t.db.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only');
-      await t.db.query('DELETE FROM audit_log WHERE chain_pos = 12');
+      await t.db.query('DELETE FROM audit_log WHERE seq = $1::bigint', [twelve.seq]);
       await t.db.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only');
       const r = await cli();
       assert.equal(r.code, 1, r.out + r.err);
-      assert.match(r.out, /chain positions 12–12 are missing/);
+      assert.match(r.out, new RegExp(`Entry ${twelve.seq} \\(chain position 12\\) was deleted`));
 
+      // Deleting an entry and its seal too leaves a gap in the chain.
+      await t.db.query('ALTER TABLE audit_seal DISABLE TRIGGER audit_seal_append_only');
+      await t.db.query('DELETE FROM audit_seal WHERE pos = 12');
+      await t.db.query('ALTER TABLE audit_seal ENABLE TRIGGER audit_seal_append_only');
+      assert.match((await cli()).out, /chain positions 12–12 are missing/);
+
+      // And the last ones, seals included: the chain head says more were sealed.
       await t.db.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only');
-      await t.db.query('DELETE FROM audit_log WHERE chain_pos = $1::bigint', [head]);
+      await t.db.query('ALTER TABLE audit_seal DISABLE TRIGGER audit_seal_append_only');
+      await t.db.query('DELETE FROM audit_log WHERE seq = (SELECT seq FROM audit_seal WHERE pos = $1::bigint)', [head]);
+      await t.db.query('DELETE FROM audit_seal WHERE pos = $1::bigint', [head]);
+      await t.db.query('ALTER TABLE audit_seal ENABLE TRIGGER audit_seal_append_only');
       await t.db.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only');
       const j = JSON.parse((await cli('--json')).out);
       assert.equal(j.ok, false);
@@ -132,9 +150,12 @@ for (const kind of kinds()) {
       const [h] = await t.db.query<{ pos: string; hash: string }>('SELECT pos::text AS pos, hash FROM audit_chain');
       // Someone rewrites everything after position 3 consistently: verify alone cannot tell, the recorded head can.
       await t.db.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only');
-      await t.db.query('DELETE FROM audit_log WHERE chain_pos > 3');
+      await t.db.query('ALTER TABLE audit_seal DISABLE TRIGGER audit_seal_append_only');
+      await t.db.query('DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_seal WHERE pos > 3)');
+      await t.db.query('DELETE FROM audit_seal WHERE pos > 3');
+      await t.db.query('ALTER TABLE audit_seal ENABLE TRIGGER audit_seal_append_only');
       await t.db.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only');
-      const [last] = await t.db.query<{ hash: string }>('SELECT hash FROM audit_log WHERE chain_pos = 3');
+      const [last] = await t.db.query<{ hash: string }>('SELECT hash FROM audit_seal WHERE pos = 3');
       await t.db.query('UPDATE audit_chain SET pos = 3, hash = $1', [last.hash]);
       assert.equal((await cli()).code, 0, 'the shortened chain is self-consistent');
       const r = await cli('--head', `${h.pos}:${h.hash}`);

@@ -284,6 +284,12 @@ for (const kind of kinds()) {
         audit.some((a) => a.agent === clinician.accountId && a.content.includes(app.clientId) && a.content.includes(`Patient/${patientA}`)),
         'a login audit entry names the client and the patient',
       );
+      // And what the app then read names the app beside the user.
+      const reads = await db.query<{ content: string }>("SELECT content FROM audit_log WHERE subtype = 'read' AND content LIKE $1", [`%Observation/${obsA}/%`]);
+      assert.ok(
+        reads.some((r) => JSON.parse(r.content).agent.some((a: any) => a.who?.identifier?.value === app.clientId && a.requestor === false)),
+        "the app's read is audited with the app as a second agent",
+      );
 
       // A replayed code: invalid_grant, and the token it gave stops working.
       const replay = await token({ grant_type: 'authorization_code', code, redirect_uri: APP_CB, code_verifier: verifier, client_id: app.clientId });

@@ -1,4 +1,5 @@
--- Identity, sessions and the audit log. Secrets are stored only as hashes (tokens: SHA-256; passwords: argon2id).
+-- Identity, sessions and the audit log. Tokens, links and client secrets are stored only as SHA-256 hashes and
+-- passwords as argon2id hashes; a TOTP secret cannot be hashed (the server must compute codes from it).
 
 CREATE TABLE accounts (
   id            text        PRIMARY KEY,
@@ -27,6 +28,9 @@ CREATE TABLE passkeys (
   revoked_at   timestamptz
 );
 CREATE INDEX passkeys_account ON passkeys (account_id);
+
+-- Restricted records (security labels R and V) are looked up by every access check (src/access/access.ts).
+CREATE INDEX sp_token_security ON sp_token (code, rid) WHERE param = '_security';
 
 -- One-time links: first-run setup, invitations, account recovery.
 CREATE TABLE enrolment_links (
@@ -109,44 +113,46 @@ CREATE TABLE smart_codes (
 );
 
 -- The audit log: one FHIR AuditEvent per access, append-only and hash-chained (see src/audit/).
--- Rows are written in the action's own transaction with hash NULL; the sealer later gives each row its
--- place in the chain (chain_pos) and hash = sha256(previous hash | row).
+-- Rows are written in the action's own transaction; rows are never updated. The sealer later records each
+-- row's place in the chain and hash = sha256(previous hash | row) in audit_seal (also append-only).
 CREATE TABLE audit_log (
   seq       bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   txid      bigint      NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
   recorded  timestamptz NOT NULL,
   action    text        NOT NULL, -- C R U D E
-  subtype   text        NOT NULL, -- read, search, create, login, break-the-glass …
+  subtype   text        NOT NULL, -- read, search-type, create, login, break-the-glass …
   outcome   text        NOT NULL, -- 0 success, 4 minor failure, 8 serious failure
   agent     text,                 -- account id
   patients  text[]      NOT NULL DEFAULT '{}',
-  content   text        NOT NULL, -- the AuditEvent JSON
-  chain_pos bigint      UNIQUE,
-  hash      text
+  content   text        NOT NULL  -- the AuditEvent JSON
 );
 CREATE INDEX audit_log_recorded ON audit_log (recorded);
 CREATE INDEX audit_log_agent ON audit_log (agent, seq);
 CREATE INDEX audit_log_patients ON audit_log USING gin (patients);
-CREATE INDEX audit_log_unsealed ON audit_log (seq) WHERE hash IS NULL;
 
+CREATE TABLE audit_seal (
+  pos  bigint PRIMARY KEY,
+  seq  bigint NOT NULL UNIQUE,
+  hash text   NOT NULL
+);
+
+-- The chain's head, and `low`: every audit_log row with seq below it is sealed.
 CREATE TABLE audit_chain (
   id   integer PRIMARY KEY CHECK (id = 1),
   pos  bigint  NOT NULL,
-  hash text    NOT NULL
+  hash text    NOT NULL,
+  low  bigint  NOT NULL
 );
-INSERT INTO audit_chain (id, pos, hash) VALUES (1, 0, 'genesis');
+INSERT INTO audit_chain (id, pos, hash, low) VALUES (1, 0, 'genesis', 1);
 
--- Append-only: a sealed row never changes, no row is ever deleted. (Someone with the power to drop this
--- trigger can still edit the table; `hale audit verify` then finds the broken chain.)
-CREATE FUNCTION audit_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Append-only: no row of the log or of its seals is ever changed or deleted. (Someone with the power to
+-- drop these triggers can still edit the tables; `hale audit verify` then finds the broken chain.)
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' AND OLD.hash IS NULL AND NEW.hash IS NOT NULL
-     AND (NEW.seq, NEW.txid, NEW.recorded, NEW.action, NEW.subtype, NEW.outcome, NEW.agent, NEW.patients, NEW.content)
-         IS NOT DISTINCT FROM (OLD.seq, OLD.txid, OLD.recorded, OLD.action, OLD.subtype, OLD.outcome, OLD.agent, OLD.patients, OLD.content) THEN
-    RETURN NEW;
-  END IF;
   RAISE EXCEPTION 'the audit log is append-only';
 END
 $$;
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_guard();
-CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_guard();
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_seal_append_only BEFORE UPDATE OR DELETE ON audit_seal FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_seal_no_truncate BEFORE TRUNCATE ON audit_seal FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
