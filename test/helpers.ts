@@ -200,3 +200,17 @@ export async function snapshot(db: Database): Promise<Map<string, string>> {
     }),
   );
 }
+
+/** Debian's Chromium, for the browser suites (playwright-core drives it; CI installs it). */
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+/** Why a browser suite is skipped here, or false when Chromium is installed. */
+export const noChromium: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium); CI installs it`;

@@ -42,7 +42,8 @@ export async function createAccount(q: Queryable, a: NewAccount): Promise<Accoun
   return { id, role: a.role as Role, displayName: a.displayName, email: a.email?.toLowerCase(), fhirRef: a.fhirRef, disabled: false, demo: a.demo ?? false };
 }
 
-interface AccountRow {
+/** An accounts row as the database returns it. */
+export interface AccountRow {
   id: string;
   role: Role;
   display_name: string;

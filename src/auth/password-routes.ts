@@ -17,6 +17,7 @@ import { authenticate } from '../api/app.ts';
 import { type AuditEntry, insertAudit, recordAudit } from '../audit/audit.ts';
 import type { Database } from '../db/database.ts';
 import { badRequest, FhirError, issue } from '../fhir/outcome.ts';
+import type { AccountRow as BaseAccountRow } from './accounts.ts';
 import { accountKey, addressKey, claimAttempt, succeeded, suspicious, unknownEmailId, unknownEmailKey, type Wait } from './backoff.ts';
 import { startBrowserSession } from './http.ts';
 import { hashPassword, passwordProblem, verifyNothing, verifyPassword } from './password.ts';
@@ -28,13 +29,7 @@ export interface PasswordRoutesOptions {
   issuer?: string;
 }
 
-interface AccountRow {
-  id: string;
-  role: Role;
-  display_name: string;
-  email: string | null;
-  fhir_ref: string | null;
-  disabled: boolean;
+interface AccountRow extends BaseAccountRow {
   password_hash: string | null;
   totp_secret: string | null;
   password_pending: string | null;

@@ -16,19 +16,9 @@ import { type Browser, type CDPSession, chromium, type Page } from 'playwright-c
 import { recover } from '../../src/auth/webauthn.ts';
 import type { Config } from '../../src/config.ts';
 import { type Running, startServer } from '../../src/server.ts';
-import { kinds, type TestDb, testDatabase } from '../helpers.ts';
+import { CHROMIUM, CHROMIUM_ARGS, kinds, noChromium, type TestDb, testDatabase } from '../helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium); CI installs it`;
+const skip = noChromium;
 
 type Credential = Record<string, unknown>;
 
@@ -62,7 +52,7 @@ for (const [i, kind] of kinds().entries()) {
       if (kind === 'pglite') await t.db.close();
       const config: Config = { port: 0, host: '127.0.0.1', dataDir: t.dataDir, databaseUrl: t.url, bodyLimit: 1 << 20, demo: false };
       server = await startServer(config, (l) => lines.push(l));
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       const context = await browser.newContext({ viewport: { width: 900, height: 720 } });
       page = await context.newPage();
       cdp = await context.newCDPSession(page);

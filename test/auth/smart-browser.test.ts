@@ -13,19 +13,9 @@ import { SYSTEM } from '../../src/access/access.ts';
 import { createAccount } from '../../src/auth/accounts.ts';
 import { issueSession } from '../../src/auth/sessions.ts';
 import { registerClient } from '../../src/auth/smart.ts';
-import { fhir, kinds, type TestServer, testServer } from '../helpers.ts';
+import { CHROMIUM, CHROMIUM_ARGS, fhir, kinds, noChromium, type TestServer, testServer } from '../helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (CI installs it)`;
+const skip = noChromium;
 
 describe(`SMART in the browser (${kinds()[0]})`, { skip }, () => {
   let s: TestServer;
@@ -44,7 +34,7 @@ describe(`SMART in the browser (${kinds()[0]})`, { skip }, () => {
     const addr = appServer.address();
     appOrigin = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
     const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
   after(async () => {
     await browser?.close();
