@@ -9,6 +9,9 @@
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import { SYSTEM } from '../access/access.ts';
+import { insertAudit } from '../audit/audit.ts';
 import type { Database } from '../db/database.ts';
 
 export interface ExportOptions {
@@ -37,6 +40,19 @@ export async function exportAll(db: Database, dir: string, opts: ExportOptions =
   const summary: ExportSummary = { dir: out, byType: {}, resources: 0, bytes: 0, ms: 0 };
   let after = '0';
   const typeFilter = opts.types?.length ? opts.types : undefined;
+  // Audited (durably) before any record leaves the database: no audit, no export.
+  await insertAudit(
+    db,
+    [
+      {
+        action: 'R',
+        subtype: 'export',
+        what: (typeFilter ?? ['all']).map((t) => `export:${t}`),
+        detail: `hale export by ${safeUser()} to ${out}`,
+      },
+    ],
+    SYSTEM,
+  );
   try {
     for (;;) {
       const rows = await db.query<{ rid: string; type: string; content: string }>(
@@ -75,6 +91,14 @@ export async function exportAll(db: Database, dir: string, opts: ExportOptions =
   }
   summary.ms = performance.now() - t0;
   return summary;
+}
+
+function safeUser(): string {
+  try {
+    return `OS user ${userInfo().username}`;
+  } catch {
+    return 'an unknown OS user';
+  }
 }
 
 export function formatExportSummary(s: ExportSummary): string {

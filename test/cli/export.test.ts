@@ -36,6 +36,9 @@ for (const kind of kinds()) {
 
     test('writes one NDJSON file per type with every live resource, paging by rid', async () => {
       const s = await exportAll(src.db, dir, { pageSize: 37 });
+      const audited = await src.db.query<{ content: string }>("SELECT content FROM audit_log WHERE subtype = 'export'");
+      assert.equal(audited.length, 1, 'the export is audited');
+      assert.match(JSON.parse(audited[0].content).outcomeDesc, /hale export by .* to /);
       const [live] = await src.db.query<{ n: string }>('SELECT count(*) AS n FROM resources WHERE NOT deleted');
       assert.equal(s.resources, Number(live.n));
       const files = readdirSync(dir).sort();
