@@ -12,7 +12,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../access/access.ts';
-import type { Role } from '../access/roles.ts';
 import { authenticate } from '../api/app.ts';
 import { type AuditEntry, insertAudit, recordAudit } from '../audit/audit.ts';
 import type { Database } from '../db/database.ts';

@@ -10,7 +10,7 @@
  * (credentials are exported and re-imported), so the browser offers exactly their passkey.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, type CDPSession, chromium, type Page } from 'playwright-core';
 import { recover } from '../../src/auth/webauthn.ts';
