@@ -8,8 +8,8 @@
 
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
 import { SYSTEM } from '../access/access.ts';
 import { insertAudit } from '../audit/audit.ts';
 import type { Database } from '../db/database.ts';
