@@ -83,6 +83,11 @@ export class Access {
     private readonly hidden: Restricted,
     /** Patients this principal broke the glass for (active grants). */
     readonly grants: string[],
+    /**
+     * The care-relationship rule (HALE_CARE_RELATIONSHIP=true): the only patients a clinician may see — those
+     * they care for, and those they broke the glass for. Undefined when the rule is off.
+     */
+    private readonly allowed?: string[],
   ) {}
 
   /** The access of `principal` now: loads the restricted records and the principal's grants when needed. */
@@ -91,13 +96,15 @@ export class Access {
     // launched for one patient — do not see restricted records without breaking the glass.
     if (principal.role === 'system' || isPatientScoped(principal.role)) return new Access(principal, EMPTY, []);
     const r = await restricted(db);
-    if (!r.patients.length && !r.labelled.length) return new Access(principal, EMPTY, []);
+    const careRule = careRelationshipRule() && CLINICIANS.includes(principal.role);
+    if (!r.patients.length && !r.labelled.length && !careRule) return new Access(principal, EMPTY, []);
     const grants = (
       await db.query<{ patient_id: string }>('SELECT DISTINCT patient_id FROM access_grants WHERE account_id = $1 AND expires_at > now()', [
         principal.accountId,
       ])
     ).map((g) => g.patient_id);
-    return new Access(principal, { ...r, patients: r.patients.filter((p) => !grants.includes(p)) }, grants);
+    const allowed = careRule ? [...new Set([...(await caredFor(db, principal.ref)), ...grants])] : undefined;
+    return new Access(principal, { ...r, patients: r.patients.filter((p) => !grants.includes(p)) }, grants, allowed);
   }
 
   static system(): Access {
@@ -140,6 +147,15 @@ export class Access {
     const { patients } = this.principal;
     const conds: string[] = [];
     if (patients && params) conds.push(inCompartment(patients));
+    if (this.allowed && params) {
+      // Nothing of a patient outside the clinician's care (a resource of no patient stays visible).
+      conds.push(
+        type === 'Patient'
+          ? inCompartment(this.allowed)
+          : `NOT EXISTS (SELECT 1 FROM sp_reference ac WHERE ac.rid = ${r}.rid AND ac.param = ANY(${sql.p(params)}::text[])
+               AND ac.target_type = 'Patient' AND ac.target_id <> ALL(${sql.p(this.allowed)}::text[]))`,
+      );
+    }
     if (this.hidden.patients.length && params) conds.push(`NOT ${inCompartment(this.hidden.patients)}`);
     if (this.hidden.labelled.length) {
       const own = `${r}.rid <> ALL(${sql.p(this.hidden.labelled)}::bigint[])`;
@@ -150,7 +166,7 @@ export class Access {
 
   /** Whether this principal's view of rows is limited at all (for callers that can skip the work). */
   get limited(): boolean {
-    return !!this.principal.patients || this.hidden.patients.length > 0 || this.hidden.labelled.length > 0;
+    return !!this.principal.patients || !!this.allowed || this.hidden.patients.length > 0 || this.hidden.labelled.length > 0;
   }
 
   /**
@@ -164,7 +180,7 @@ export class Access {
       if (!compartmentParams(type)) return;
       if (!patients.some((p) => this.principal.patients?.includes(p))) throw new FhirError(404, [issue('error', 'not-found', `${type}/${id} does not exist.`)]);
     }
-    const hiddenPatient = patients.find((p) => this.hidden.patients.includes(p));
+    const hiddenPatient = patients.find((p) => this.hidden.patients.includes(p) || (this.allowed && !this.allowed.includes(p)));
     const labelled = rid !== undefined && this.hidden.labelled.includes(rid) && !patients.some((p) => this.grants.includes(p));
     if (hiddenPatient || labelled) throw breakTheGlass(hiddenPatient ?? patients[0]);
   }
@@ -236,6 +252,34 @@ export interface EverythingFilter {
   hidePatients?: string[];
   /** Of Patient resources, only these. */
   onlyPatients?: string[];
+}
+
+const CLINICIANS = ['physician', 'nurse', 'scribe'];
+
+/** Whether the site enabled the care-relationship rule (HALE_CARE_RELATIONSHIP=true). */
+function careRelationshipRule(): boolean {
+  return process.env.HALE_CARE_RELATIONSHIP === 'true';
+}
+
+/**
+ * The patients a clinician (a Practitioner) cares for: their general practitioner, or a participant in one
+ * of their encounters or care teams.
+ */
+async function caredFor(db: Queryable, ref: string | undefined): Promise<string[]> {
+  const m = /^Practitioner\/([A-Za-z0-9\-.]{1,64})$/.exec(ref ?? '');
+  if (!m) return [];
+  const rows = await db.query<{ id: string }>(
+    `SELECT p.id FROM sp_reference g JOIN resources p ON p.rid = g.rid AND NOT p.deleted
+       WHERE g.type = 'Patient' AND g.param = 'general-practitioner' AND g.target_type = 'Practitioner' AND g.target_id = $1
+     UNION
+     SELECT s.target_id FROM sp_reference e
+       JOIN sp_reference s ON s.rid = e.rid AND s.param IN ('subject', 'patient') AND s.target_type = 'Patient'
+       JOIN resources x ON x.rid = e.rid AND NOT x.deleted
+       WHERE e.type IN ('Encounter', 'CareTeam') AND e.param IN ('participant', 'practitioner')
+         AND e.target_type = 'Practitioner' AND e.target_id = $1`,
+    [m[1]],
+  );
+  return rows.map((r) => r.id);
 }
 
 /** A 403 that tells the client the record is restricted and how to get access. */
