@@ -199,8 +199,7 @@ const REFUSED: Record<NonNullable<SessionInfo['refused']>, string> = {
 };
 
 function unauthorized(message: string): FhirError {
-  const err = new FhirError(401, [issue('error', 'login', message)]);
-  return err;
+  return new FhirError(401, [issue('error', 'login', message)]);
 }
 
 /**

@@ -282,7 +282,8 @@ async function deleteOne(ctx: Context, type: string, id: string, ifMatch?: strin
   const cur = await store.current(ctx.q, type, id);
   const s = await store.remove(ctx.q, type, id, { ifMatch });
   if (s) {
-    noteWrite(ctx.db, type, '"security"');
+    // What was restricted may change: the deleted version's labels and row decide (see noteWrite).
+    noteWrite(ctx.db, type, cur?.json ?? '', cur?.rid);
     const patients = cur && !cur.deleted ? patientsOf(type, id, cur.json) : [];
     ctx.audit.push({ action: 'D', subtype: 'delete', what: [`${type}/${id}/_history/${s.version}`], patients });
   }

@@ -102,8 +102,9 @@ export async function resolveToken(db: Queryable, token: string, address?: strin
   const h = hashToken(token);
   const now = Date.now();
   const hit = cache.get(h);
-  let info = hit && now - hit.at < SESSION_CACHE_MS ? hit.info : undefined;
-  if (!info && !(hit && now - hit.at < SESSION_CACHE_MS)) {
+  const fresh = hit !== undefined && now - hit.at < SESSION_CACHE_MS;
+  let info = fresh ? hit.info : undefined;
+  if (!fresh) {
     const [row] = await db.query<SessionRow>(
       `SELECT s.kind, s.csrf, s.scopes, s.patient_id, s.device, s.account_id,
          s.last_seen_at + make_interval(secs => s.idle_seconds) < now() AS idle,
