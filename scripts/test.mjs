@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildWeb } from './build-web.mjs';
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
@@ -14,10 +15,15 @@ function find(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = ['src', 'test'].flatMap(find).filter((f) => !filters.length || filters.some((x) => f.includes(x))).sort();
+const files = ['src', 'test']
+  .flatMap(find)
+  .filter((f) => !filters.length || filters.some((x) => f.includes(x)))
+  .sort();
 if (!files.length) {
   console.error('No test files match.');
   process.exit(1);
 }
+// The browser suites drive the built web app.
+await buildWeb();
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

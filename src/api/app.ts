@@ -174,8 +174,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register((await import('../auth/smart-routes.ts')).smartRoutes, { db, config: opts.config, log: opts.log });
   await app.register((await import('../auth/password-routes.ts')).passwordRoutes, { db });
   await app.register((await import('../auth/break-the-glass.ts')).breakTheGlassRoutes, { db });
+  await app.register((await import('../dictation/dictation.ts')).dictationRoutes, { db });
 
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(homePage()));
+  await app.register((await import('../web/static.ts')).webAppRoutes);
   app.get('/healthz', async () => ({ status: 'ok' }));
   return app;
 }
@@ -261,13 +262,4 @@ async function routeAudited(db: Database, req: FastifyRequest, fr: FhirRequest, 
     }
     throw err;
   }
-}
-
-function homePage(): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Hale</title></head>
-<body style="font-family:system-ui;max-width:40rem;margin:3rem auto;line-height:1.5">
-<h1>Hale</h1><p>The FHIR R4 API is at <a href="${FHIR_BASE}/metadata">${FHIR_BASE}</a>.
-Try <a href="${FHIR_BASE}/Patient?_count=10">${FHIR_BASE}/Patient?_count=10</a>.</p>
-<p><a href="/signin">Sign in</a> (passkey) — every API request needs a session or a bearer token; see docs/api.md.
-The clinician workspace is coming; see README.md.</p></body></html>`;
 }
