@@ -99,7 +99,7 @@ function pathOf(req: FastifyRequest): string {
 }
 
 const isAuthPath = (path: string) => path === '/auth' || path.startsWith('/auth/');
-const isPrivatePath = (path: string) => isAuthPath(path) || path === '/fhir' || path.startsWith('/fhir/');
+const isPrivatePath = (path: string) => isAuthPath(path) || path === '/fhir' || path.startsWith('/fhir/') || path.startsWith('/api/');
 
 /** Adds the security headers and the rate limits to `app` (call on the root instance, before the routes). */
 export function registerSecurity(app: FastifyInstance, opts: SecurityOptions = {}) {

@@ -23,7 +23,7 @@ export interface ChartData {
   /** Recent notes (DocumentReference), newest first, drafts included. */
   notes: Resource[];
   careTeams: Resource[];
-  /** Active flags (code status, safety alerts). */
+  /** Flags (code status, safety alerts): R4 has no status search parameter for Flag, so panels keep the active ones. */
   flags: Resource[];
   /** Practitioners and organizations the patient names as their general practitioner. */
   generalPractitioners: Resource[];
@@ -45,7 +45,7 @@ export function chartQueries(id: string): Record<Exclude<keyof ChartData, 'patie
     encounters: `Encounter?${p}&_sort=-date&_count=8&_total=accurate`,
     notes: `DocumentReference?${p}&_sort=-date&_count=10`,
     careTeams: `CareTeam?${p}&status=active&_count=10`,
-    flags: `Flag?${p}&status=active&_count=20`,
+    flags: `Flag?${p}&_count=50`,
   };
 }
 
