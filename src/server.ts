@@ -13,6 +13,7 @@ import { migrate } from './db/migrate.ts';
 import { definitions } from './fhir/definitions.ts';
 import { demoState, loadDemoInBackground } from './seed/demo.ts';
 import { addDemoUsers } from './seed/demo-users.ts';
+import { addTodaysSchedule } from './seed/schedule.ts';
 
 export interface Running {
   app: FastifyInstance;
@@ -96,8 +97,11 @@ export async function startServer(
     const state = config.demo ? await demoState(db) : 'in-use';
     const demo = state !== 'in-use' ? loadDemoInBackground(db, log, state === 'partial') : undefined;
     let closed = false;
-    // Demo mode: demo accounts for each role, once the demo clinic is in place (src/seed/demo-users.ts).
-    const demoUsers = config.demo ? (demo?.done ?? Promise.resolve()).then(() => (closed ? undefined : addDemoUsers(db, log))) : undefined;
+    // Demo mode: demo accounts for each role, then today's schedule of the demo physician, once the demo
+    // clinic is in place (src/seed/demo-users.ts, src/seed/schedule.ts).
+    const demoUsers = config.demo
+      ? (demo?.done ?? Promise.resolve()).then(() => (closed ? undefined : addDemoUsers(db, log))).then(() => (closed ? undefined : addTodaysSchedule(db, log)))
+      : undefined;
     return {
       app,
       db,

@@ -23,10 +23,12 @@ export interface DemoAccount {
 export const demoAccountId = (key: string) => `demo-${key}`;
 
 /** The demo patient with a portal account (an adult) and the child whose mother is the demo proxy. */
-const PATIENT_INDEX = 2;
+export const DEMO_PATIENT_INDEX = 2;
 const CHILD_INDEX = 14;
 export const DEMO_PROXY_ID = 'demo-proxy-mother';
 export const DEMO_CONSENT_ID = 'demo-proxy-consent';
+/** The scribe's Practitioner (not one of the clinic's clinicians), so their draft notes can name their author. */
+export const DEMO_SCRIBE_ID = 'demo-scribe';
 
 function people() {
   const dir = directory(DEMO.seed);
@@ -38,9 +40,15 @@ function people() {
   };
   const physician = dir.practitioners[0] as Resource & { name: { family: string; given: string[]; prefix: string[] }[] };
   const nurse = dir.practitioners[5] as Resource & { name: { family: string; given: string[]; prefix: string[] }[] };
-  const adult = patient(PATIENT_INDEX);
+  const adult = patient(DEMO_PATIENT_INDEX);
   const child = patient(CHILD_INDEX);
   return { dir, physician, nurse, adult, child, name, childFamily: child.name[0].family };
+}
+
+/** The demo physician's Practitioner: id and display name (Dr. Given Family). */
+export function demoPhysician(): { id: string; display: string } {
+  const p = people();
+  return { id: String(p.physician.id), display: p.name(p.physician) };
 }
 
 let cached: DemoAccount[] | undefined;
@@ -64,7 +72,13 @@ export function demoAccounts(): DemoAccount[] {
       about: 'Nurse practitioner: clinical care, scheduling.',
       fhir: `Practitioner/${p.nurse.id}`,
     },
-    { key: 'scribe', role: 'scribe', name: 'Sam Rivera (demo scribe)', about: 'Medical assistant / scribe: drafts notes and orders for a physician to sign.' },
+    {
+      key: 'scribe',
+      role: 'scribe',
+      name: 'Sam Rivera (demo scribe)',
+      about: 'Medical assistant / scribe: drafts notes and orders for a physician to sign.',
+      fhir: `Practitioner/${DEMO_SCRIBE_ID}`,
+    },
     { key: 'front-desk', role: 'front-desk', name: 'Jordan Lee (demo front desk)', about: 'Front desk: demographics and scheduling, no clinical data.' },
     { key: 'billing', role: 'billing', name: 'Morgan Diaz (demo billing)', about: 'Billing: claims and codes, a read-only clinical summary.' },
     { key: 'admin', role: 'admin', name: 'Alex Kim (demo administrator)', about: 'Administrator: users and settings, no clinical data by default.' },
@@ -86,11 +100,22 @@ export function demoAccounts(): DemoAccount[] {
   return cached;
 }
 
-/** The proxy's RelatedPerson and the active Consent that gives her the child's compartment. */
-function proxyResources(): Resource[] {
+/**
+ * The demo users' own resources: the scribe's Practitioner, and the proxy's RelatedPerson and the active
+ * Consent that gives her the child's compartment.
+ */
+function demoUserResources(): Resource[] {
   const p = people();
   const child = `Patient/${p.child.id}`;
   return [
+    {
+      resourceType: 'Practitioner',
+      id: DEMO_SCRIBE_ID,
+      active: true,
+      name: [{ use: 'official', family: 'Rivera', given: ['Sam'] }],
+      telecom: [{ system: 'email', value: 'sam.rivera@haleford.example.org', use: 'work' }],
+      qualification: [{ code: { text: 'Medical assistant / scribe' } }],
+    },
     {
       resourceType: 'RelatedPerson',
       id: DEMO_PROXY_ID,
@@ -125,8 +150,9 @@ function proxyResources(): Resource[] {
 }
 
 /**
- * Creates (or refreshes) the demo accounts and the proxy's RelatedPerson and Consent, once the demo
- * clinic is in the database. Idempotent. Returns false when the demo clinic is not there.
+ * Creates (or refreshes) the demo accounts, and writes those of their resources that are missing (the
+ * scribe's Practitioner, the proxy's RelatedPerson and Consent), once the demo clinic is in the database.
+ * Idempotent. Returns false when the demo clinic is not there.
  */
 export async function ensureDemoUsers(db: Database): Promise<boolean> {
   const org = directory(DEMO.seed).organization;
@@ -141,8 +167,12 @@ export async function ensureDemoUsers(db: Database): Promise<boolean> {
         [demoAccountId(a.key), a.role, a.name, a.fhir ?? null],
       );
     }
-    const [consent] = await tx.query("SELECT 1 FROM resources WHERE type = 'Consent' AND id = $1 AND NOT deleted", [DEMO_CONSENT_ID]);
-    if (!consent) await putAll(tx, proxyResources());
+    const resources = demoUserResources();
+    const rows = await tx.query<{ type: string; id: string }>('SELECT type, id FROM resources WHERE id = ANY($1::text[]) AND NOT deleted', [
+      resources.map((r) => r.id),
+    ]);
+    const missing = resources.filter((r) => !rows.some((row) => row.type === r.resourceType && row.id === r.id));
+    if (missing.length) await putAll(tx, missing);
   });
   return true;
 }

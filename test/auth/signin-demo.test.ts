@@ -10,7 +10,7 @@ import { buildApp } from '../../src/api/app.ts';
 import { putAll } from '../../src/cli/batch-write.ts';
 import { directory, patientRecord } from '../../src/seed/clinic.ts';
 import { DEMO } from '../../src/seed/demo.ts';
-import { DEMO_CONSENT_ID, DEMO_PROXY_ID, demoAccounts, ensureDemoUsers } from '../../src/seed/demo-users.ts';
+import { DEMO_CONSENT_ID, DEMO_PROXY_ID, DEMO_SCRIBE_ID, demoAccounts, ensureDemoUsers } from '../../src/seed/demo-users.ts';
 import type { Resource } from '../../src/store/store.ts';
 import { kinds, type TestDb, testDatabase } from '../helpers.ts';
 import { Browser } from './passkeys-authenticator.ts';
@@ -55,6 +55,9 @@ for (const kind of kinds()) {
       assert.equal(ref('physician'), `Practitioner/${dir.practitioners[0].id}`);
       assert.equal(ref('patient'), `Patient/${adult.id}`);
       assert.equal(ref('proxy'), `RelatedPerson/${DEMO_PROXY_ID}`);
+      assert.equal(ref('scribe'), `Practitioner/${DEMO_SCRIBE_ID}`);
+      const [scribe] = await t.db.query<{ content: string }>("SELECT content FROM resources WHERE type = 'Practitioner' AND id = $1", [DEMO_SCRIBE_ID]);
+      assert.deepEqual(JSON.parse(scribe.content).name, [{ use: 'official', family: 'Rivera', given: ['Sam'] }]);
       const [consent] = await t.db.query<{ n: string }>("SELECT version AS n FROM resources WHERE type = 'Consent' AND id = $1", [DEMO_CONSENT_ID]);
       assert.equal(Number(consent.n), 1, 'written once, not again on every start (version 1)');
       assert.equal(demoAccounts().length, ROLES.length);
@@ -93,6 +96,28 @@ for (const kind of kinds()) {
       );
       assert.equal((await proxy.call('GET', `/fhir/R4/Patient/${adult.id}`)).status, 404);
       assert.equal((await proxy.call('GET', `/fhir/R4/Patient/${child.id}`)).status, 200);
+    });
+
+    test('the demo scribe drafts a note as its author; the demo physician reads it', async () => {
+      const scribe = new Browser(url);
+      assert.equal((await scribe.call('POST', '/auth/demo', { account: 'scribe' })).status, 200);
+      const me = (await scribe.call('GET', '/auth/session')).json.account;
+      const draft = await scribe.call('POST', '/fhir/R4/DocumentReference', {
+        resourceType: 'DocumentReference',
+        status: 'current',
+        docStatus: 'preliminary',
+        type: { coding: [{ system: 'http://loinc.org', code: '11506-3', display: 'Progress note' }] },
+        subject: { reference: `Patient/${adult.id}` },
+        author: [{ reference: me.fhir }],
+        content: [{ attachment: { contentType: 'text/plain', data: Buffer.from('Draft note').toString('base64') } }],
+      });
+      assert.equal(draft.status, 201, draft.text);
+      assert.deepEqual(draft.json.author, [{ reference: `Practitioner/${DEMO_SCRIBE_ID}` }]);
+      const physician = new Browser(url);
+      assert.equal((await physician.call('POST', '/auth/demo', { account: 'physician' })).status, 200);
+      const read = await physician.call('GET', `/fhir/R4/DocumentReference/${draft.json.id}`);
+      assert.equal(read.status, 200, read.text);
+      assert.equal(read.json.docStatus, 'preliminary');
     });
 
     test('an unknown demo account is a 400 naming the choices', async () => {
