@@ -29,6 +29,17 @@ for (const kind of kinds()) {
       ids.gp = await create({ resourceType: 'Patient', name: [{ family: 'Gp' }], generalPractitioner: [{ reference: 'Practitioner/doc-a' }] });
       ids.seen = await create({ resourceType: 'Patient', name: [{ family: 'Seen' }] });
       ids.other = await create({ resourceType: 'Patient', name: [{ family: 'Other' }] });
+      ids.booked = await create({ resourceType: 'Patient', name: [{ family: 'Booked' }] });
+      await create({
+        resourceType: 'Appointment',
+        status: 'booked',
+        start: '2026-11-23T09:00:00Z',
+        end: '2026-11-23T09:20:00Z',
+        participant: [
+          { actor: { reference: `Patient/${ids.booked}` }, status: 'accepted' },
+          { actor: { reference: 'Practitioner/doc-a' }, status: 'accepted' },
+        ],
+      });
       await create({
         resourceType: 'Encounter',
         status: 'finished',
@@ -36,7 +47,7 @@ for (const kind of kinds()) {
         subject: { reference: `Patient/${ids.seen}` },
         participant: [{ individual: { reference: 'Practitioner/doc-a' } }],
       });
-      for (const p of [ids.gp, ids.seen, ids.other]) {
+      for (const p of [ids.gp, ids.seen, ids.booked, ids.other]) {
         ids[`obs-${p}`] = await create({ resourceType: 'Observation', status: 'final', code: { text: 'pulse' }, subject: { reference: `Patient/${p}` } });
       }
       doc = await tokenFor(s.server.db, 'physician', 'Practitioner/doc-a');
@@ -47,17 +58,17 @@ for (const kind of kinds()) {
 
     test('a clinician sees the patients they care for, in searches, totals and reads; others are a break-the-glass 403', async () => {
       const patients = await fhir(s.base, 'GET', 'Patient?_total=accurate', undefined, bearer(doc));
-      assert.equal(patients.json.total, 2);
-      assert.deepEqual(patients.json.entry.map((e: any) => e.resource.id).sort(), [ids.gp, ids.seen].sort());
+      assert.equal(patients.json.total, 3);
+      assert.deepEqual(patients.json.entry.map((e: any) => e.resource.id).sort(), [ids.gp, ids.seen, ids.booked].sort(), 'GP, encounter, appointment');
       const obs = await fhir(s.base, 'GET', 'Observation?_total=accurate', undefined, bearer(doc));
-      assert.equal(obs.json.total, 2, 'the observations of the two patients in their care');
+      assert.equal(obs.json.total, 3, 'the observations of the three patients in their care');
       const other = await fhir(s.base, 'GET', `Patient/${ids.other}`, undefined, bearer(doc));
       assert.equal(other.status, 403);
       assert.match(other.json.issue[0].diagnostics, /break the glass/);
       assert.equal((await fhir(s.base, 'GET', `Observation/${ids[`obs-${ids.other}`]}`, undefined, bearer(doc))).status, 403);
       // A clinician with no patients in their care sees none; the front desk is not under the rule.
       assert.equal((await fhir(s.base, 'GET', 'Patient?_total=accurate', undefined, bearer(stranger))).json.total, 0);
-      assert.equal((await fhir(s.base, 'GET', 'Patient?_total=accurate', undefined, bearer(frontDesk))).json.total, 3);
+      assert.equal((await fhir(s.base, 'GET', 'Patient?_total=accurate', undefined, bearer(frontDesk))).json.total, 4);
     });
 
     test('breaking the glass opens the one patient, audited', async () => {
@@ -73,7 +84,7 @@ for (const kind of kinds()) {
       );
       assert.equal(btg.n, 1, 'the grant is audited with its patient');
       assert.equal((await fhir(s.base, 'GET', `Patient/${ids.other}`, undefined, bearer(doc))).status, 200);
-      assert.equal((await fhir(s.base, 'GET', 'Observation?_total=accurate', undefined, bearer(doc))).json.total, 3);
+      assert.equal((await fhir(s.base, 'GET', 'Observation?_total=accurate', undefined, bearer(doc))).json.total, 4);
     });
   });
 }
