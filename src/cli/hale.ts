@@ -84,6 +84,9 @@ export async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'start': {
+      // The web app is built from web/ when it is missing or older than its sources (a second or two).
+      const { buildWeb } = await import('../../scripts/build-web.mjs');
+      await buildWeb().catch((err: Error) => log(`warning: could not build the web app (${err.message}); the API still works.`));
       const { startServer } = await import('../server.ts');
       const server = await startServer(config, log);
       const stop = async (signal: string) => {

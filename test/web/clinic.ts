@@ -4,7 +4,7 @@
  * patient, who has 500+ encounters), and Debian's Chromium to drive the web app.
  */
 import type { FastifyInstance } from 'fastify';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
 import { buildApp } from '../../src/api/app.ts';
 import { putAll } from '../../src/cli/batch-write.ts';
 import { directory, patientRecord } from '../../src/seed/clinic.ts';
@@ -22,7 +22,7 @@ export interface WebClinic {
   /** The 500+-encounter patient, when asked for. */
   heavy?: Resource;
   /** A signed-in page for a demo role (physician, nurse, scribe, …), on the worklist. */
-  page(role: string, opts?: { viewport?: { width: number; height: number } }): Promise<Page>;
+  page(role: string, opts?: BrowserContextOptions): Promise<Page>;
   close(): Promise<void>;
 }
 
@@ -56,7 +56,7 @@ export async function webClinic(kind: Kind, opts: { heavy?: boolean; more?: numb
     patients,
     heavy: opts.heavy ? patients.get(0) : undefined,
     async page(role, o = {}) {
-      const context = await browser.newContext({ baseURL: url, viewport: o.viewport ?? { width: 1280, height: 860 } });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, ...o, baseURL: url });
       contexts.push(context);
       const res = await context.request.post('/auth/demo', { data: { account: role } });
       if (!res.ok()) throw new Error(`demo sign-in as ${role} failed: ${res.status()} ${await res.text()}`);
