@@ -3,6 +3,7 @@
  * Tally: the UI benchmark (bench/ui.ts) counts them and the browser suites check that each finishes for real.
  */
 import type { Page } from 'playwright-core';
+import { ACTION_TASKS } from './action-tasks.ts';
 import type { WebClinic } from './clinic.ts';
 import type { Tally } from './tally.ts';
 
@@ -14,4 +15,4 @@ export interface Task {
   run: (t: Tally, c: WebClinic) => Promise<void>;
 }
 
-export const TASKS: Task[] = [];
+export const TASKS: Task[] = [...ACTION_TASKS];
