@@ -11,7 +11,7 @@ import type { Database, Queryable } from '../db/database.ts';
 import { extractIndex } from '../fhir/index-values.ts';
 import { FhirError, issue } from '../fhir/outcome.ts';
 import type { Sql } from '../store/search-sql.ts';
-import { categoryOf, compartmentParams, type Interaction, isPatientScoped, type Role, rolePermits } from './roles.ts';
+import { canSign, categoryOf, compartmentParams, type Interaction, isPatientScoped, type Role, rolePermits } from './roles.ts';
 import { type Scope, scopesPermit } from './scopes.ts';
 
 export interface Principal {
@@ -217,9 +217,18 @@ export class Access {
   /**
    * Checks a resource about to be written: it must land in compartments the principal may write to. A
    * patient (or a token limited to patients) writes only into their own compartments: a resource that
-   * would also be in another patient's compartment, or in none, is refused.
+   * would also be in another patient's compartment, or in none, is refused. Only roles that sign (canSign)
+   * may write a signature: a final note, or a Provenance with a signature (a scribe's notes stay drafts).
    */
   assertWritable(type: string, resource: Record<string, unknown>) {
+    if (!canSign(this.principal.role) && signs(type, resource))
+      throw new FhirError(403, [
+        issue(
+          'error',
+          'forbidden',
+          `Your role (${this.principal.role}) cannot sign: a note marked final or amended, or a Provenance with a signature, is written by a physician or nurse. Save it as a draft (docStatus "preliminary") and send it for co-signature.`,
+        ),
+      ]);
     if (!this.limited) return;
     const id = String(resource.id ?? '');
     const json = JSON.stringify(resource);
@@ -238,6 +247,13 @@ export class Access {
     }
     this.assertVisible(type, id, json);
   }
+}
+
+/** Whether writing this resource is a signature: a note made final (or amended), or a Provenance that carries a signature. */
+function signs(type: string, resource: Record<string, unknown>): boolean {
+  if (type === 'DocumentReference') return resource.docStatus === 'final' || resource.docStatus === 'amended';
+  if (type === 'Provenance') return Array.isArray(resource.signature) && resource.signature.length > 0;
+  return false;
 }
 
 /** What $everything leaves out (see Access.everythingFilter and store/everything.ts). */
@@ -263,7 +279,7 @@ function careRelationshipRule(): boolean {
 
 /**
  * The patients a clinician (a Practitioner) cares for: their general practitioner, or a participant in one
- * of their encounters or care teams.
+ * of their encounters, care teams or appointments (a patient booked with them).
  */
 async function caredFor(db: Queryable, ref: string | undefined): Promise<string[]> {
   const m = /^Practitioner\/([A-Za-z0-9\-.]{1,64})$/.exec(ref ?? '');
@@ -275,7 +291,7 @@ async function caredFor(db: Queryable, ref: string | undefined): Promise<string[
      SELECT s.target_id FROM sp_reference e
        JOIN sp_reference s ON s.rid = e.rid AND s.param IN ('subject', 'patient') AND s.target_type = 'Patient'
        JOIN resources x ON x.rid = e.rid AND NOT x.deleted
-       WHERE e.type IN ('Encounter', 'CareTeam') AND e.param IN ('participant', 'practitioner')
+       WHERE e.type IN ('Encounter', 'CareTeam', 'Appointment') AND e.param IN ('participant', 'practitioner')
          AND e.target_type = 'Practitioner' AND e.target_id = $1`,
     [m[1]],
   );

@@ -59,7 +59,9 @@ export async function request<T = unknown>(method: string, url: string, body?: u
   if (method !== 'GET' && csrf) h['X-CSRF-Token'] = csrf;
   let res: Response;
   try {
-    res = await fetch(url, { method, headers: h, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
+    // A Blob (recorded audio) goes as it is, with the Content-Type the caller gives; anything else as JSON.
+    const payload = body === undefined ? undefined : body instanceof Blob ? body : JSON.stringify(body);
+    res = await fetch(url, { method, headers: h, credentials: 'same-origin', body: payload });
   } catch {
     throw new ApiError(0, 'Hale cannot be reached (network or server down). What you typed is kept on this device; try again in a moment.');
   }

@@ -41,9 +41,14 @@ export default function Chart({ patientId }: { patientId: string }) {
   }, [reload]);
 
   const open = useCallback(async (def: QuickAction) => {
-    const mod = await def.load();
-    setNotice('');
-    setAction({ def, Component: mod.default });
+    try {
+      const mod = await def.load();
+      setNotice('');
+      setAction({ def, Component: mod.default });
+    } catch {
+      // The file is gone (Hale was updated since this page loaded) or the server is out of reach.
+      setNotice(`“${def.label}” could not be loaded: Hale may have been updated, or the server is out of reach. Reload the page (drafts are kept).`);
+    }
   }, []);
 
   useEffect(() => {
