@@ -11,7 +11,7 @@ import type { Database, Queryable } from '../db/database.ts';
 import { extractIndex } from '../fhir/index-values.ts';
 import { FhirError, issue } from '../fhir/outcome.ts';
 import type { Sql } from '../store/search-sql.ts';
-import { canSign, categoryOf, compartmentParams, type Interaction, isPatientScoped, type Role, rolePermits } from './roles.ts';
+import { canPrescribe, canSign, categoryOf, compartmentParams, type Interaction, isPatientScoped, type Role, rolePermits } from './roles.ts';
 import { type Scope, scopesPermit } from './scopes.ts';
 
 export interface Principal {
@@ -229,6 +229,23 @@ export class Access {
           `Your role (${this.principal.role}) cannot sign: a note marked final or amended, or a Provenance with a signature, is written by a physician or nurse. Save it as a draft (docStatus "preliminary") and send it for co-signature.`,
         ),
       ]);
+    const order = ordered(type, resource);
+    if (order === 'prescription' && !canPrescribe(this.principal.role))
+      throw new FhirError(403, [
+        issue(
+          'error',
+          'forbidden',
+          `Your role (${this.principal.role}) cannot prescribe: only a prescriber writes a MedicationRequest with status "${resource.status}". Save it with status "draft" for a physician to sign.`,
+        ),
+      ]);
+    if (order === 'service' && !canSign(this.principal.role))
+      throw new FhirError(403, [
+        issue(
+          'error',
+          'forbidden',
+          `Your role (${this.principal.role}) cannot place orders: a ServiceRequest with status "${resource.status}" is placed by a physician or nurse. Save it with status "draft" for them to sign.`,
+        ),
+      ]);
     if (!this.limited) return;
     const id = String(resource.id ?? '');
     const json = JSON.stringify(resource);
@@ -254,6 +271,17 @@ function signs(type: string, resource: Record<string, unknown>): boolean {
   if (type === 'DocumentReference') return resource.docStatus === 'final' || resource.docStatus === 'amended';
   if (type === 'Provenance') return Array.isArray(resource.signature) && resource.signature.length > 0;
   return false;
+}
+
+/**
+ * Whether writing this resource places (or changes) an order: a prescription or a service request in any
+ * status but draft. Drafts are how scribes prepare orders for a prescriber to sign.
+ */
+function ordered(type: string, resource: Record<string, unknown>): 'prescription' | 'service' | undefined {
+  if (resource.status === 'draft') return undefined;
+  if (type === 'MedicationRequest') return 'prescription';
+  if (type === 'ServiceRequest') return 'service';
+  return undefined;
 }
 
 /** What $everything leaves out (see Access.everythingFilter and store/everything.ts). */

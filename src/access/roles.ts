@@ -112,9 +112,14 @@ export function isPatientScoped(role: Role): boolean {
   return role === 'patient' || role === 'proxy';
 }
 
-/** Staff roles that may sign notes and orders. */
+/** Staff roles that may sign notes and place orders (lab and other service requests). */
 export function canSign(role: Role): boolean {
   return role === 'physician' || role === 'nurse' || role === 'system';
+}
+
+/** Roles that may prescribe (a MedicationRequest beyond a draft). */
+export function canPrescribe(role: Role): boolean {
+  return role === 'physician' || role === 'system';
 }
 
 let roles: Record<Role, Grants> | undefined;

@@ -2,6 +2,8 @@
  * Who may sign: physicians and nurses sign notes; a scribe drafts them. A scribe's write of a note marked
  * final (or amended) or of a Provenance carrying a signature — by create, update, patch or inside a
  * transaction — is refused with 403 and changes nothing; their drafts and unsigned Provenance are accepted.
+ * Orders likewise: only a prescriber (physician) writes a MedicationRequest beyond a draft; physicians and
+ * nurses place service requests (lab orders); a scribe prepares both as drafts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -117,6 +119,38 @@ for (const kind of kinds()) {
       const prov = await fhir(s.base, 'GET', `Provenance?target=DocumentReference/${id}`);
       assert.equal(prov.json.entry.length, 1);
       assert.equal(prov.json.entry[0].resource.signature[0].who.reference, doctorRef);
+    });
+
+    test('prescriptions are for prescribers, orders for physicians and nurses; scribes draft both', async () => {
+      const rx = (status: string) => ({
+        resourceType: 'MedicationRequest',
+        status,
+        intent: 'order',
+        medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '197361' }], text: 'amlodipine 5 MG Oral Tablet' },
+        subject: { reference: `Patient/${pat}` },
+      });
+      const lab = (status: string) => ({
+        resourceType: 'ServiceRequest',
+        status,
+        intent: 'order',
+        code: { coding: [{ system: 'http://loinc.org', code: '4548-4' }], text: 'HbA1c' },
+        subject: { reference: `Patient/${pat}` },
+      });
+      const post = async (who: string, body: { resourceType: string }) => (await fhir(s.base, 'POST', body.resourceType, body, h[who])).status;
+      assert.equal(await post('physician', rx('active')), 201);
+      assert.equal(await post('nurse', rx('active')), 403, 'a nurse does not prescribe');
+      assert.equal(await post('scribe', rx('active')), 403, 'a scribe does not prescribe');
+      assert.equal(await post('scribe', rx('draft')), 201, 'a scribe prepares a draft');
+      assert.equal(await post('nurse', lab('active')), 201, 'a nurse orders a lab test');
+      assert.equal(await post('scribe', lab('active')), 403);
+      assert.equal(await post('scribe', lab('draft')), 201);
+      // The physician signs the scribe's draft by making it active.
+      const draft = await fhir(s.base, 'POST', 'MedicationRequest', rx('draft'), h.scribe);
+      const refused = await fhir(s.base, 'PUT', `MedicationRequest/${draft.json.id}`, { ...draft.json, status: 'active' }, h.scribe);
+      assert.equal(refused.status, 403);
+      assert.match(refused.json.issue[0].diagnostics, /cannot prescribe.*draft/);
+      const signed = await fhir(s.base, 'PUT', `MedicationRequest/${draft.json.id}`, { ...draft.json, status: 'active' }, h.physician);
+      assert.equal(signed.status, 200, signed.text);
     });
 
     test('a nurse signs her own note', async () => {
