@@ -97,6 +97,8 @@ const WHAT: Record<PanelKey, string> = {
   appointments: 'appointments',
   encounters: 'encounters',
   cosign: 'notes waiting for co-signature',
+  draftPrescriptions: 'prescriptions waiting for signature',
+  draftLabOrders: 'lab orders waiting for signature',
   drafts: 'draft notes',
   messages: 'messages',
   tasks: 'tasks',
@@ -124,6 +126,8 @@ function Summary({ list }: { list: Worklist }) {
   };
   const cosign = list.cosign;
   const waiting = cosign?.bundle?.total ?? 0;
+  // Draft orders waiting for signature; shown beside the notes when there are any.
+  const orders = (list.draftPrescriptions?.bundle?.total ?? 0) + (list.draftLabOrders?.bundle?.total ?? 0);
   return (
     <section className="panel home-summary" aria-label="Co-signature and inbox">
       {cosign ? (
@@ -132,8 +136,9 @@ function Summary({ list }: { list: Worklist }) {
           {cosign.error ? (
             problem('cosign', cosign)
           ) : (
-            <Link to="/cosign" className={waiting ? 'home-count' : undefined}>
-              {plural(waiting, 'note')} waiting
+            <Link to="/cosign" className={waiting || orders ? 'home-count' : undefined}>
+              {plural(waiting, 'note')}
+              {orders ? `, ${plural(orders, 'order')}` : ''} waiting
             </Link>
           )}
         </span>

@@ -11,7 +11,7 @@ import type { Account } from '../session.tsx';
 export const WORKFLOW = 'http://hale.example.org/fhir/CodeSystem/workflow';
 export const AWAITING_COSIGNATURE = 'awaiting-cosignature';
 
-export type PanelKey = 'appointments' | 'encounters' | 'cosign' | 'drafts' | 'messages' | 'tasks';
+export type PanelKey = 'appointments' | 'encounters' | 'cosign' | 'draftPrescriptions' | 'draftLabOrders' | 'drafts' | 'messages' | 'tasks';
 
 /** One panel's search: its Bundle, or why there is none. */
 export interface PanelResult {
@@ -59,6 +59,11 @@ export function worklistQueries(account: Account, now = new Date()): Partial<Rec
       ['_summary', 'count'],
     ]),
   };
+  // Draft orders wait at /cosign too: a physician signs prescriptions and lab orders, a nurse lab orders; a scribe sees their own.
+  const draftOrders = (type: string) =>
+    query(type, [['status', 'draft'], ...(account.role === 'scribe' && me ? [['requester', me] as [string, string]] : []), ['_summary', 'count']]);
+  if (account.role !== 'nurse') q.draftPrescriptions = draftOrders('MedicationRequest');
+  q.draftLabOrders = draftOrders('ServiceRequest');
   if (!me) return q;
   q.appointments = query('Appointment', [...during, ['actor', me], ['_sort', 'date'], ['_include', 'Appointment:patient'], ['_count', '100']]);
   q.encounters = query('Encounter', [...during, ['participant', me], ['_sort', 'date'], ['_include', 'Encounter:subject'], ['_count', '100']]);

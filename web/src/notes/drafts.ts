@@ -335,9 +335,9 @@ export class DraftSync {
 
 const SIGNATURE_TYPE = 'urn:iso-astm:E1762-95:2013';
 const AUTHOR_SIGNATURE: Coding = { system: SIGNATURE_TYPE, code: '1.2.840.10065.1.12.1.1', display: "Author's Signature" };
-const VERIFICATION_SIGNATURE: Coding = { system: SIGNATURE_TYPE, code: '1.2.840.10065.1.12.1.5', display: 'Verification Signature' };
+export const VERIFICATION_SIGNATURE: Coding = { system: SIGNATURE_TYPE, code: '1.2.840.10065.1.12.1.5', display: 'Verification Signature' };
 const PARTICIPANT = 'http://terminology.hl7.org/CodeSystem/provenance-participant-type';
-const participant = (code: string, display: string): CodeableConcept => ({ coding: [{ system: PARTICIPANT, code, display }] });
+export const participant = (code: string, display: string): CodeableConcept => ({ coding: [{ system: PARTICIPANT, code, display }] });
 
 /** base64 of the SHA-256 of the text's UTF-8 bytes. */
 export async function sha256Base64(text: string): Promise<string> {

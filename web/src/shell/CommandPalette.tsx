@@ -39,7 +39,7 @@ export function CommandPalette({ chartId, onClose }: { chartId?: string; onClose
       { label: 'Find a patient', hint: '/', run: () => setTimeout(() => document.getElementById('patient-search')?.focus(), 0) },
       ...recent,
       { label: 'Worklist (home)', run: () => navigate('/') },
-      { label: 'Notes waiting for co-signature', run: () => navigate('/cosign') },
+      { label: 'Co-signature queue: notes and orders waiting', run: () => navigate('/cosign') },
       { label: 'Lock this workstation', hint: 'Ctrl+L', run: () => void lock('user') },
       { label: 'Sign out', run: () => void signOut() },
     ];
