@@ -7,6 +7,7 @@
  */
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useRef, useState } from 'react';
 import { ApiError, onUnauthorized, request, setCsrf } from './api.ts';
+import { navigate } from './router.tsx';
 
 export interface Account {
   id: string;
@@ -23,6 +24,8 @@ interface SessionInfo {
   locked?: boolean;
   account?: Account;
   idleSeconds?: number;
+  /** When the session ends: with the account, it tells this session from a later one. */
+  expiresAt?: string;
   csrf?: string;
   demoMode?: boolean;
   ended?: string;
@@ -57,6 +60,34 @@ function signinUrl() {
   return `/signin?next=${encodeURIComponent(location.pathname + location.search)}`;
 }
 
+/**
+ * Where each user's session locked on this device. After "Switch user" the page reloads as the colleague; when
+ * the first user's kept session opens again (the sign-in page brings them back to whatever address the
+ * colleague left), the app returns to their own screen; their draft reopens from this device or the server.
+ */
+const keptViewKey = (accountId: string) => `hale.kept-view.${accountId}`;
+
+function keepView(s: SessionInfo) {
+  if (!s.account) return;
+  try {
+    localStorage.setItem(keptViewKey(s.account.id), JSON.stringify({ path: location.pathname + location.search, session: s.expiresAt }));
+  } catch {
+    // Storage off: the user comes back to the address the browser shows.
+  }
+}
+
+function returnToKeptView(s: SessionInfo) {
+  if (!s.account) return;
+  try {
+    const key = keptViewKey(s.account.id);
+    const kept = JSON.parse(localStorage.getItem(key) ?? 'null') as { path?: string; session?: string } | null;
+    localStorage.removeItem(key);
+    if (kept?.path?.startsWith('/') && !kept.path.startsWith('//') && kept.session === s.expiresAt) navigate(kept.path, true);
+  } catch {
+    // Nothing kept, or storage off.
+  }
+}
+
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [info, setInfo] = useState<SessionInfo | null>(null);
   const [error, setError] = useState<string>();
@@ -69,6 +100,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         location.assign(signinUrl());
         return;
       }
+      if (!s.locked) returnToKeptView(s);
       setInfo(s);
       setError(undefined);
     } catch (err) {
@@ -81,15 +113,27 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     return onUnauthorized(() => void refresh());
   }, [refresh]);
 
+  const locking = useRef(false);
   const lock = useCallback(async (reason: 'idle' | 'user' = 'user') => {
-    await runSavers();
+    if (locking.current) return; // the idle timer ticks on while drafts save
+    locking.current = true;
     try {
-      await request('POST', '/auth/lock', { reason });
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 401)) throw err;
+      await runSavers();
+      try {
+        await request('POST', '/auth/lock', { reason });
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 401)) throw err;
+      }
+      setInfo((s) => (s ? { ...s, locked: true } : s));
+    } finally {
+      locking.current = false;
     }
-    setInfo((s) => (s ? { ...s, locked: true } : s));
   }, []);
+
+  // However it locked (here, or by the server after the idle time), remember this user's screen.
+  useEffect(() => {
+    if (info?.locked) keepView(info);
+  }, [info]);
 
   const signOut = useCallback(async () => {
     await runSavers();
@@ -97,7 +141,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     location.assign('/signin');
   }, []);
 
-  // Idle timer: any key, click or pointer movement counts as use.
+  // Idle timer: any key, click, pointer movement or scrolling counts as use.
   const last = useRef(Date.now());
   useEffect(() => {
     if (!info?.signedIn || info.locked) return;
@@ -113,25 +157,36 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     };
     last.current = Date.now();
     const idleMs = (info.idleSeconds ?? 900) * 1000;
+    let told = Date.now(); // when the server last heard from this page that the user is here
     const timer = setInterval(() => {
-      if (Date.now() - last.current >= idleMs) void lock('idle');
+      const now = Date.now();
+      if (now - last.current >= idleMs) void lock('idle');
+      // The server, too, locks a session it has not heard from for the idle time: while the user reads and
+      // scrolls without a request, tell it now and then that they are still here.
+      else if (last.current > told && now - told >= idleMs / 2) {
+        told = now;
+        void refresh();
+      }
     }, 1000);
     window.addEventListener('keydown', onKey, true);
     window.addEventListener('pointerdown', seen, true);
     window.addEventListener('pointermove', seen, { passive: true });
+    window.addEventListener('wheel', seen, { passive: true });
     return () => {
       clearInterval(timer);
       window.removeEventListener('keydown', onKey, true);
       window.removeEventListener('pointerdown', seen, true);
       window.removeEventListener('pointermove', seen);
+      window.removeEventListener('wheel', seen);
     };
-  }, [info?.signedIn, info?.locked, info?.idleSeconds, lock]);
+  }, [info?.signedIn, info?.locked, info?.idleSeconds, lock, refresh]);
 
   if (error && !info) return <p className="boot error">{error}</p>;
   if (!info?.account) return <p className="boot">Loading Hale…</p>;
   return (
     <SessionContext.Provider value={{ account: info.account, demoMode: !!info.demoMode, lock, signOut }}>
-      <div inert={info.locked ? true : undefined} aria-hidden={info.locked ? true : undefined}>
+      {/* Locked, the app stays mounted (state kept) but out of sight and reach: no patient data on the screen. */}
+      <div inert={info.locked ? true : undefined} aria-hidden={info.locked ? true : undefined} style={info.locked ? { visibility: 'hidden' } : undefined}>
         {children}
       </div>
       {info.locked ? <LockScreen account={info.account} onResumed={refresh} /> : null}

@@ -117,7 +117,10 @@
       const response = await startAuthentication({ optionsJSON });
       const result = await api('POST', '/auth/resume/verify', { response, location: workstationLocation() });
       state.csrf = result.csrf;
-      await refresh(result.switched ? `Signed in as ${result.account.name}; the previous session stays locked.` : `Welcome back, ${result.account.name}.`);
+      // Sent here from the app's lock screen (?next=): back into the app, as whoever touched their passkey.
+      const next = nextPage();
+      if (next) window.location.assign(next);
+      else await refresh(result.switched ? `Signed in as ${result.account.name}; the previous session stays locked.` : `Welcome back, ${result.account.name}.`);
     } catch (err) {
       say(status, passkeyError(err), 'error');
     }
@@ -248,5 +251,6 @@
   });
 
   const params = new URLSearchParams(window.location.search);
+  workstationLocation(); // opening /signin?location=ed once remembers this workstation's location (docs/admin.md)
   refresh(params.get('enrolled') ? 'Passkey saved. You are signed in.' : undefined).catch((err) => say(status, err.message, 'error'));
 })();
