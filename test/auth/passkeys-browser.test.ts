@@ -4,7 +4,7 @@
  * invitation → a physician enrols, signs in (one click, one touch), reads FHIR data with the page's cookie
  * and CSRF token, locks (Ctrl+L), resumes with one touch, hands the workstation to the administrator
  * (switch user) and gets her own session back, signs out, and recovers with a recovery link after losing
- * her passkey. Also takes the screenshots in docs/images/ (sign-in page, lock screen).
+ * her passkey. With HALE_SCREENSHOTS=1 also takes the screenshots in docs/images/ (sign-in page, lock screen).
  *
  * Each person's passkeys live in the one virtual authenticator only while they stand at the workstation
  * (credentials are exported and re-imported), so the browser offers exactly their passkey.
@@ -106,7 +106,7 @@ for (const [i, kind] of kinds().entries()) {
       await view('signin');
       assert.equal(await js('document.activeElement.id'), 'signin');
       assert.equal(await page.isVisible('#demo'), false, 'no demo sign-in outside demo mode');
-      if (i === 0) {
+      if (i === 0 && process.env.HALE_SCREENSHOTS === '1') {
         mkdirSync('docs/images', { recursive: true });
         await page.screenshot({ path: 'docs/images/signin.png' });
       }
@@ -147,7 +147,7 @@ for (const [i, kind] of kinds().entries()) {
       assert.match(await text('#lock-who'), /Dr Meredith Grey \(physician\)/);
       assert.equal(await js('document.activeElement.id'), 'resume', 'one key press from resuming');
       assert.equal(await fhirStatus('/fhir/R4/Patient?_count=1'), 401);
-      if (i === 0) await page.screenshot({ path: 'docs/images/lock.png' });
+      if (i === 0 && process.env.HALE_SCREENSHOTS === '1') await page.screenshot({ path: 'docs/images/lock.png' });
       await page.click('#resume');
       await view('session');
       assert.equal(await js('window.draftNote'), 'BP 128/82, review in 3 months', 'no reload, nothing lost');
