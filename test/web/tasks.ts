@@ -3,7 +3,7 @@
  * Tally: the UI benchmark (bench/ui.ts) counts them and the browser suites check that each finishes for real.
  */
 import type { Page } from 'playwright-core';
-import { ACTION_TASKS } from './action-tasks.ts';
+import { ACTION_TASKS, openChart, taskPatientId } from './action-tasks.ts';
 import type { WebClinic } from './clinic.ts';
 import type { Tally } from './tally.ts';
 
@@ -15,4 +15,18 @@ export interface Task {
   run: (t: Tally, c: WebClinic) => Promise<void>;
 }
 
-export const TASKS: Task[] = [...ACTION_TASKS];
+/** Press N on the chart, replace the template, three lines with one smart phrase, Ctrl+Enter signs. */
+export const WRITE_AND_SIGN_NOTE: Task = {
+  name: 'Write and sign a 3-line note, 1 smart phrase',
+  setup: (page, c) => openChart(page, taskPatientId(c)),
+  async run(t) {
+    await t.press('n');
+    await t.page.locator('#note-text:focus').waitFor();
+    await t.press('Control+a');
+    await t.type('Cough for three days, no fever.\nO: .vitals \nA: viral upper respiratory infection. P: fluids, review in a week.');
+    await t.press('Control+Enter');
+    await t.page.getByText('Note signed.').waitFor();
+  },
+};
+
+export const TASKS: Task[] = [...ACTION_TASKS, WRITE_AND_SIGN_NOTE];
