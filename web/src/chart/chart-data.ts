@@ -3,7 +3,7 @@
  * asking only for what the screen displays (newest first, limited counts), so a patient with 500+
  * encounters and thousands of observations opens as fast as a new one.
  */
-import { FHIR, matches, request } from '../api.ts';
+import { ApiError, FHIR, matches, messageOf, request } from '../api.ts';
 import type { Bundle, Resource } from '../fhir.ts';
 
 export interface ChartData {
@@ -29,11 +29,16 @@ export interface ChartData {
   generalPractitioners: Resource[];
   /** Milliseconds the round trip took, measured in the browser. */
   loadMs: number;
+  /** Panels whose search failed (e.g. the role may not read that type), with the server's message: not "none recorded". */
+  failed?: Partial<Record<PanelKey, string>>;
 }
+
+/** The panels loaded by a search of their own. */
+export type PanelKey = Exclude<keyof ChartData, 'patient' | 'loadMs' | 'encounterTotal' | 'generalPractitioners' | 'failed'>;
 
 export const VITALS_COUNT = 300;
 
-export function chartQueries(id: string): Record<Exclude<keyof ChartData, 'patient' | 'loadMs' | 'encounterTotal' | 'generalPractitioners'>, string> {
+export function chartQueries(id: string): Record<PanelKey, string> {
   const p = `patient=${encodeURIComponent(id)}`;
   return {
     allergies: `AllergyIntolerance?${p}&_count=50`,
@@ -65,11 +70,15 @@ export async function loadChart(id: string): Promise<ChartData> {
   const entries = res.entry ?? [];
   const first = entries[0];
   if (!first?.response?.status.startsWith('200') || !first.resource) {
-    const { ApiError, messageOf } = await import('../api.ts');
     const status = Number.parseInt(first?.response?.status ?? '500', 10);
     throw new ApiError(status, messageOf(status, first?.response?.outcome), first?.response?.outcome);
   }
   const bundles = entries.slice(2).map((e) => (e.response?.status.startsWith('200') ? (e.resource as Bundle) : undefined));
+  const failed: ChartData['failed'] = {};
+  for (const [i, k] of keys.entries()) {
+    const r = entries[i + 2]?.response;
+    if (!bundles[i]) failed[k] = messageOf(Number.parseInt(r?.status ?? '500', 10), r?.outcome);
+  }
   const out = Object.fromEntries(keys.map((k, i) => [k, matches(bundles[i])])) as Record<keyof typeof queries, Resource[]>;
   const gp = ((entries[1]?.resource as Bundle | undefined)?.entry ?? []).filter((e) => e.search?.mode === 'include').map((e) => e.resource as Resource);
   return {
@@ -78,5 +87,6 @@ export async function loadChart(id: string): Promise<ChartData> {
     encounterTotal: bundles[keys.indexOf('encounters')]?.total,
     generalPractitioners: gp,
     loadMs: performance.now() - t0,
+    failed,
   };
 }
