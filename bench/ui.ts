@@ -119,7 +119,9 @@ try {
   for (const [name, t] of rows) {
     const ok = t.clicks <= CLICKS;
     allOk &&= ok;
-    say(`  ${name.padEnd(44)} ${String(t.clicks).padStart(6)} ${String(t.keys).padStart(5)} ${String(t.typed).padStart(6)}  ≤ ${CLICKS} clicks  ${verdict(ok)}`);
+    say(
+      `  ${name.padEnd(44)} ${String(t.clicks).padStart(6)} ${String(t.keys).padStart(5)} ${String(t.typed).padStart(6)}  ≤ ${CLICKS} clicks  ${verdict(ok)}`,
+    );
   }
   say('');
   say(allOk && shown.p95 < SHOWN_MS && server.p95 < SERVER_MS ? 'All UI budgets met.' : 'Some UI budgets are not met (see FAIL above).');

@@ -203,25 +203,25 @@ export function dateCondition(sql: Sql, raw: string, lo: string, hi: string): st
   const range = dateRange(value);
   if (!range) throw badRequest(`"${raw}" is not a date: use YYYY, YYYY-MM, YYYY-MM-DD or a full dateTime, optionally with a prefix such as ge or lt.`);
   // Bound lazily: a parameter the statement does not use has no type PostgreSQL can infer.
-  const L = () => `${sql.p(range[0])}::timestamptz`;
-  const H = () => `${sql.p(range[1])}::timestamptz`;
+  const low = () => `${sql.p(range[0])}::timestamptz`;
+  const high = () => `${sql.p(range[1])}::timestamptz`;
   switch (prefix) {
     case 'eq':
-      return `(${lo} >= ${L()} AND ${hi} <= ${H()})`;
+      return `(${lo} >= ${low()} AND ${hi} <= ${high()})`;
     case 'ne':
-      return `NOT (${lo} >= ${L()} AND ${hi} <= ${H()})`;
+      return `NOT (${lo} >= ${low()} AND ${hi} <= ${high()})`;
     case 'gt':
-      return `${hi} > ${H()}`;
+      return `${hi} > ${high()}`;
     case 'lt':
-      return `${lo} < ${L()}`;
+      return `${lo} < ${low()}`;
     case 'ge':
-      return `${hi} > ${L()}`;
+      return `${hi} > ${low()}`;
     case 'le':
-      return `${lo} < ${H()}`;
+      return `${lo} < ${high()}`;
     case 'sa':
-      return `${lo} >= ${H()}`;
+      return `${lo} >= ${high()}`;
     case 'eb':
-      return `${hi} <= ${L()}`;
+      return `${hi} <= ${low()}`;
     case 'ap': {
       // Approximately: within 10% of the distance between the value and now (at least a day), on either side.
       const gap = Math.max(Math.abs(Date.now() - Date.parse(range[0])) * 0.1, 86400000);
