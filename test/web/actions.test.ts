@@ -13,7 +13,7 @@ import { demoAccounts } from '../../src/seed/demo-users.ts';
 import { DRUGS, LAB_TESTS, PROBLEMS, REACTIONS, SUBSTANCES, searchTerms, VITAL_CODES } from '../../web/src/actions/terms.ts';
 import { kinds, noChromium, tokenFor } from '../helpers.ts';
 import { ADD_PROBLEM, confirmed, openAction, openChart, PRESCRIBE, RECORD_VITALS, taskPatientId, VITALS_TYPED } from './action-tasks.ts';
-import { type WebClinic, webClinic } from './clinic.ts';
+import { systemApi, type WebClinic, webClinic } from './clinic.ts';
 import { Tally } from './tally.ts';
 
 const SNOMED = 'http://snomed.info/sct';
@@ -81,19 +81,10 @@ for (const kind of kinds()) {
     let patient: string;
     let fresh: string;
 
-    /** The FHIR API as the system user (what was written, read back). */
-    async function api(method: string, path: string, body?: unknown): Promise<any> {
-      const res = await fetch(`${c.url}/fhir/R4/${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json', 'content-type': 'application/fhir+json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const json = await res.json();
-      assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    }
-    const search = async (type: string, params: Record<string, string>) =>
-      ((await api('GET', `${type}?${new URLSearchParams({ _count: '500', ...params })}`)).entry ?? []).map((e: { resource: any }) => e.resource);
+    const { api, search } = systemApi(
+      () => c.url,
+      () => token,
+    );
 
     /** Records the page's writes (anything but GET, and batches of reads) while `fn` runs. */
     async function writesDuring(page: Page, fn: () => Promise<void>): Promise<Request[]> {

@@ -73,3 +73,31 @@ export async function webClinic(kind: Kind, opts: { heavy?: boolean; more?: numb
     },
   };
 }
+
+/** Polls `fn` until it returns something truthy; fails naming `what` after `ms`. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The FHIR API as the system user, to read back what the browser wrote (the url and token are read at call time). */
+export function systemApi(url: () => string, token: () => string) {
+  async function api(method: string, path: string, body?: unknown): Promise<any> {
+    const res = await fetch(`${url()}/fhir/R4/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token()}`, accept: 'application/fhir+json', 'content-type': 'application/fhir+json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  }
+  const search = async (type: string, params: Record<string, string>) =>
+    ((await api('GET', `${type}?${new URLSearchParams({ _count: '500', ...params })}`)).entry ?? []).map((e: { resource: any }) => e.resource);
+  return { api, search };
+}

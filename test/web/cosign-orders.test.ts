@@ -13,7 +13,7 @@ import type { Page } from 'playwright-core';
 import { demoAccounts } from '../../src/seed/demo-users.ts';
 import { kinds, noChromium, tokenFor } from '../helpers.ts';
 import { confirmed, openAction, openChart, taskPatientId } from './action-tasks.ts';
-import { type WebClinic, webClinic } from './clinic.ts';
+import { systemApi, type WebClinic, webClinic } from './clinic.ts';
 import { nameOf } from './fhir-names.ts';
 import { Tally } from './tally.ts';
 
@@ -31,19 +31,10 @@ for (const kind of kinds()) {
     const nurse = fhirOf('nurse');
     const scribe = fhirOf('scribe');
 
-    /** The FHIR API as the system user (what the browser wrote, read back). */
-    async function api(method: string, path: string, body?: unknown): Promise<any> {
-      const res = await fetch(`${c.url}/fhir/R4/${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json', 'content-type': 'application/fhir+json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const json = await res.json();
-      assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    }
-    const search = async (type: string, params: Record<string, string>) =>
-      ((await api('GET', `${type}?${new URLSearchParams({ _count: '100', ...params })}`)).entry ?? []).map((e: { resource: any }) => e.resource);
+    const { api, search } = systemApi(
+      () => c.url,
+      () => token,
+    );
     const provenanceOf = async (ref: string) => search('Provenance', { target: ref });
     const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('base64');
 

@@ -20,7 +20,7 @@ import { DEMO } from '../../src/seed/demo.ts';
 import { demoPhysician } from '../../src/seed/demo-users.ts';
 import type { Resource } from '../../src/store/store.ts';
 import { kinds, noChromium, tokenFor } from '../helpers.ts';
-import { type WebClinic, webClinic } from './clinic.ts';
+import { until, type WebClinic, webClinic } from './clinic.ts';
 import { mrnOf, nameOf } from './fhir-names.ts';
 
 type Credential = Record<string, unknown>;
@@ -77,16 +77,6 @@ for (const [i, kind] of kinds().entries()) {
       const doc = docs.find((d) => d.docStatus === 'preliminary' && (d.author as { reference?: string }[]).some((a) => a.reference === who.fhir));
       const data = (doc?.content as { attachment: { data?: string } }[] | undefined)?.[0]?.attachment.data;
       return data === undefined ? undefined : Buffer.from(data, 'base64').toString('utf8');
-    }
-
-    async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-      const end = Date.now() + ms;
-      for (;;) {
-        const v = await fn();
-        if (v) return v;
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
     }
 
     /** The person's browser sessions (the newest first), as the server keeps them. */

@@ -16,7 +16,7 @@ import type { Resource } from '../../src/store/store.ts';
 import { expandAll, tokenBefore } from '../../web/src/notes/smart-phrases.ts';
 import { downsample, encodeWav } from '../../web/src/notes/wav.ts';
 import { CHROMIUM, CHROMIUM_ARGS, kinds, noChromium, tokenFor } from '../helpers.ts';
-import { type WebClinic, webClinic } from './clinic.ts';
+import { until, type WebClinic, webClinic } from './clinic.ts';
 import { mrnOf, nameOf } from './fhir-names.ts';
 
 const SCREENSHOTS = process.env.HALE_SCREENSHOTS === '1';
@@ -127,15 +127,6 @@ for (const kind of kinds()) {
     async function notesOf(patientId: string): Promise<Resource[]> {
       const b = await api(`DocumentReference?patient=${patientId}&_sort=-_lastUpdated&_count=20`);
       return (b.entry ?? []).map((e: { resource: Resource }) => e.resource);
-    }
-    async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-      const end = Date.now() + ms;
-      for (;;) {
-        const v = await fn();
-        if (v) return v;
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
     }
     async function openEditor(page: Page, patientId: string) {
       if (!page.url().endsWith(`/patients/${patientId}`)) await page.goto(`/patients/${patientId}`);
