@@ -41,12 +41,16 @@ export default function AllergyForm({ patientId, onDone, onCancel }: ActionProps
   const categoryRef = useRef<HTMLSelectElement>(null);
   const substanceRef = useRef<HTMLInputElement>(null);
 
+  // The active list decides what may be saved, so a quick Enter waits for it rather than deciding without it.
+  const loading = useRef<Promise<Resource[]>>(undefined);
   useEffect(() => {
     let live = true;
-    fhir
+    const list = fhir
       .search('AllergyIntolerance', { patient: patientId, 'clinical-status': 'active', _count: '100' })
-      .then((b) => live && setActive(matches(b)))
-      .catch(() => live && setActive([]));
+      .then((b) => matches(b))
+      .catch(() => [] as Resource[]);
+    loading.current = list;
+    void list.then((l) => live && setActive(l));
     return () => {
       live = false;
     };
@@ -73,7 +77,10 @@ export default function AllergyForm({ patientId, onDone, onCancel }: ActionProps
     setErrors({});
   }
 
-  function submit(form: HTMLFormElement) {
+  async function submit(form: HTMLFormElement) {
+    const list = active ?? (await loading.current) ?? [];
+    const real = list.filter((a) => !isNka(a));
+    const nkaOnFile = list.filter(isNka);
     const errs: Errors = {};
     if (!text.trim()) errs.substance = 'Type the substance (a few letters find it), or “nka” for no known allergies.';
     else if (nka && real.length)

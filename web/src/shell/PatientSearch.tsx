@@ -53,6 +53,7 @@ export function PatientSearch() {
   const [error, setError] = useState<string>();
   const [open, setOpen] = useState(false);
   const seq = useRef(0);
+  const closing = useRef<ReturnType<typeof setTimeout>>(undefined);
   const listId = useId();
 
   useEffect(() => {
@@ -106,8 +107,14 @@ export function PatientSearch() {
           setText(e.target.value);
           setOpen(true);
         }}
-        onFocus={() => setOpen(true)}
-        onBlur={() => setTimeout(() => setOpen(false), 150)}
+        onFocus={() => {
+          // Back before the list closed (a quick re-focus): keep it open.
+          clearTimeout(closing.current);
+          setOpen(true);
+        }}
+        onBlur={() => {
+          closing.current = setTimeout(() => setOpen(false), 150);
+        }}
         onKeyDown={async (e) => {
           if (e.key === 'ArrowDown') {
             e.preventDefault();
