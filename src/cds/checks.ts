@@ -182,6 +182,7 @@ export function orderRules(): RuleInfo[] {
     { id: 'dose:very-high', kind: 'dose', title: 'Dose at least twice the usual maximum', severity: 'major' },
     { id: 'dose:high', kind: 'dose', title: 'Dose above the usual maximum', severity: 'moderate' },
     { id: 'dose:low', kind: 'dose', title: 'Dose below the usual range', severity: 'minor' },
+    { id: 'dose:weekly-daily', kind: 'dose', title: 'A once-weekly drug ordered on more than one day a week', severity: 'major' },
     { id: 'renal:avoid', kind: 'renal', title: 'Avoid at this kidney function', severity: 'major' },
     { id: 'renal:reduce', kind: 'renal', title: 'Reduce the dose at this kidney function', severity: 'moderate' },
   );
@@ -532,12 +533,36 @@ function allergies(ctx: Context) {
 
 // ---- Duplicates ------------------------------------------------------------------------------------------
 
+/** Routes that act where applied: such a product does not add to a systemic class (hydrocortisone cream and prednisone). */
+const LOCAL_ROUTES = new Set(['topical', 'ophthalmic', 'otic', 'nasal', 'inhaled', 'vaginal', 'cutaneous', 'dental']);
+const ROUTE_WORDS: [RegExp, string][] = [
+  [/ophthalm|\beyes?\b/, 'ophthalmic'],
+  [/\botic\b|\bears?\b/, 'otic'],
+  [/nasal|nostril/, 'nasal'],
+  [/inhal|nebuli/, 'inhaled'],
+  [/vagina/, 'vaginal'],
+  [/transdermal/, 'transdermal'],
+  [/topical|cutaneous|\bskin\b/, 'topical'],
+  [/\boral\b|by mouth|swallow/, 'oral'],
+];
+
+/** The route of a medication: the formulary product's, else the first dosage's route (coding or text). */
+function routeOf(product: Product | undefined, resource: Resource): string | undefined {
+  if (product) return product.route;
+  const r = resource as Any;
+  const route = (r.dosageInstruction ?? r.dosage ?? [])[0]?.route;
+  const text = [route?.text, ...(route?.coding ?? []).map((c: Any) => c.display)].filter(Boolean).join(' ').toLowerCase();
+  return ROUTE_WORDS.find(([re]) => re.test(text))?.[1];
+}
+
 function duplicates(ctx: Context) {
   const own = new Set(ctx.ingredients.map((i) => i.rxcui));
   const ownClasses = new Set(ctx.ingredients.flatMap(ingredientClasses));
+  const ownRoute = routeOf(ctx.product, ctx.order);
   for (const m of ctx.meds) {
     const same = m.ingredients.filter((i) => own.has(i.rxcui));
     const mp = productOf(m.concept);
+    const route = routeOf(mp, m.resource);
     if (same.length) {
       // The same ingredient by another route (nasal and inhaled fluticasone) is not a duplicate.
       if (ctx.product && mp && ctx.product.route !== mp.route) continue;
@@ -553,6 +578,9 @@ function duplicates(ctx: Context) {
       });
       continue;
     }
+    // A local product (cream, eye drops, nasal spray, inhaler) beside a drug taken by another route is not
+    // duplicate therapy: the duplicate classes are about systemic exposure.
+    if (ownRoute !== route && (LOCAL_ROUTES.has(ownRoute ?? '') || LOCAL_ROUTES.has(route ?? ''))) continue;
     const shared = m.ingredients.flatMap(ingredientClasses).filter((c) => ownClasses.has(c) && classById(c)?.duplicate);
     // The most specific shared class (celecoxib and ibuprofen: NSAIDs, not just analgesics).
     const specific = shared.filter((c) => !shared.some((o) => o !== c && isAncestor(c, o)));
@@ -593,7 +621,7 @@ function isAncestor(a: string, b: string): boolean {
  */
 function rangeOf(dose: Ingredient['dose']): { min?: number; max?: number; per: 'day' | 'week' } | undefined {
   if (!dose) return undefined;
-  const d = dose as typeof dose & { minWeeklyMg?: number; maxWeeklyMg?: number };
+  const d = dose;
   if (d.minWeeklyMg !== undefined || d.maxWeeklyMg !== undefined) return { min: d.minWeeklyMg, max: d.maxWeeklyMg, per: 'week' };
   const note = d.note ?? '';
   if (d.minDailyMg !== undefined || d.maxDailyMg !== undefined)
@@ -618,6 +646,21 @@ function doses(ctx: Context) {
     const how = (mg: number) =>
       `**Ordered:** ${ctx.name}: ${fmtMg(mg)} a ${per}${d.asNeeded ? ' at most (as needed)' : ''}, from the dose and frequency of the order.`;
     const note = i.dose?.note ? `\n\n${i.dose.note}` : '';
+    // Days a week the order gives the drug: a weekly drug (methotrexate) given daily is a classic fatal error,
+    // even when the weekly total looks usual (2.5 mg every day).
+    const daysAWeek = d.dayMg > 0 ? (d.avgMg * 7) / d.dayMg : 0;
+    if (weekly && daysAWeek > 1.5) {
+      emit(ctx, {
+        rule: 'dose:weekly-daily',
+        kind: 'dose',
+        severity: 'major',
+        summary: `${cap(i.name)} is a once-weekly drug; this order gives it on ${Math.round(daysAWeek)} days a week (${fmtMg(high)} a week)`,
+        detail: `${how(high)}\n\n**Usual adult range:** ${usual}, as one weekly dose.${note}\n\n**Instead:** write a once-weekly schedule (name the day); daily dosing of a weekly drug causes fatal marrow and mucosal toxicity.`,
+        suggestion: `Give ${i.name} once a week, on one named day.`,
+        source: { label: `${sourceLabel}: usual adult dose of ${i.name}` },
+      });
+      continue;
+    }
     if (range.max !== undefined && high > range.max * 1.0001) {
       const very = high >= range.max * 2;
       emit(ctx, {

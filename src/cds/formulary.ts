@@ -13,6 +13,9 @@ export interface DoseRange {
   /** Usual adult daily dose, mg (oral unless the note says otherwise). */
   minDailyMg?: number;
   maxDailyMg?: number;
+  /** Usual adult dose per week, mg, for drugs taken once a week (methotrexate); checked per week, never daily. */
+  minWeeklyMg?: number;
+  maxWeeklyMg?: number;
   note?: string;
 }
 export interface RenalRule {
@@ -179,6 +182,9 @@ function checkIngredient(i: Ingredient): string | undefined {
     const { minDailyMg: lo, maxDailyMg: hi } = i.dose;
     if ((lo !== undefined && !(isNum(lo) && lo >= 0)) || (hi !== undefined && !(isNum(hi) && hi > 0))) return 'dose limits must be numbers (mg)';
     if (lo !== undefined && hi !== undefined && lo > hi) return `dose: minDailyMg ${lo} is above maxDailyMg ${hi}`;
+    const { minWeeklyMg: wlo, maxWeeklyMg: whi } = i.dose;
+    if ((wlo !== undefined && !(isNum(wlo) && wlo >= 0)) || (whi !== undefined && !(isNum(whi) && whi > 0))) return 'weekly dose limits must be numbers (mg)';
+    if (wlo !== undefined && whi !== undefined && wlo > whi) return `dose: minWeeklyMg ${wlo} is above maxWeeklyMg ${whi}`;
   }
   for (const r of i.renal ?? [])
     if (!r || !isNum(r.belowEgfr) || r.belowEgfr <= 0 || !['avoid', 'reduce'].includes(r.action) || !isStr(r.text))

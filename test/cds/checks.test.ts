@@ -160,6 +160,9 @@ const RX = {
   oxycodone: '7804',
   fentanyl: '4337',
   methotrexate25: '105585',
+  prednisone10: '198145',
+  hydrocortisone20: '197783',
+  hydrocortisoneCream: '106258',
   amoxicillin: '723',
   metformin500: '860975',
   amlodipine: '17767',
@@ -393,6 +396,25 @@ describe('order checks: duplicate therapy', () => {
     assert.equal(one(run(mr(RX.apixaban, { dose: 5, unit: 'mg', perDay: 2 }), [mr(RX.warfarin5)]), 'duplicate:anticoagulant').severity, 'major');
   });
 
+  test('a topical or other local product is not duplicate therapy with a systemic drug of its class', () => {
+    const prednisone = mr(RX.prednisone10, { id: 'pred' });
+    // Hydrocortisone cream (class: corticosteroid, as ingredients carry classes) beside oral prednisone.
+    assert.ok(!run(mr(RX.hydrocortisoneCream), [prednisone]).some((f) => f.kind === 'duplicate'));
+    assert.ok(!run(prednisone, [mr(RX.hydrocortisoneCream, { id: 'cream' })]).some((f) => f.kind === 'duplicate'));
+    // A chart entry outside the formulary counts by its dosage route.
+    const eyeDrops: Resource = {
+      resourceType: 'MedicationStatement',
+      id: 'drops',
+      status: 'active',
+      medicationCodeableConcept: { text: 'dexamethasone 0.1% eye drops' },
+      subject: { reference: 'Patient/p1' },
+      dosage: [{ text: '1 drop in each eye four times daily', route: { text: 'Ophthalmic' } }],
+    };
+    assert.ok(!run(prednisone, [eyeDrops]).some((f) => f.kind === 'duplicate'));
+    // Oral hydrocortisone with oral prednisone still is.
+    assert.deepEqual(one(run(mr(RX.hydrocortisone20), [prednisone]), 'duplicate:corticosteroid').related, ['MedicationRequest/pred']);
+  });
+
   test('two QT-prolonging drugs are not duplicate therapy; another strength of the same drug is', () => {
     assert.ok(!run(mr(RX.azithromycin250), [mr(RX.citalopram20)]).some((f) => f.kind === 'duplicate'));
     one(run(mr(RX.lisinopril20), [mr(RX.lisinopril10)]), 'duplicate:ingredient');
@@ -440,8 +462,13 @@ describe('order checks: dose', () => {
 
   test('methotrexate is a weekly dose: weekly passes, the same tablets daily do not', () => {
     assert.deepEqual(rules(run(mr(RX.methotrexate25, { dose: 6, weekly: true }), [])), []);
-    const daily = one(run(mr(RX.methotrexate25, { dose: 6 }), []), 'dose:very-high');
-    assert.match(daily.summary, /105 mg a week/);
+    const daily = one(run(mr(RX.methotrexate25, { dose: 6 }), []), 'dose:weekly-daily');
+    assert.equal(daily.severity, 'major');
+    assert.match(daily.summary, /7 days a week \(105 mg a week\)/);
+    // 2.5 mg every day adds up to a usual-looking 17.5 mg a week, and is still the classic error.
+    assert.deepEqual(rules(run(mr(RX.methotrexate25, { dose: 1 }), [])), ['dose:weekly-daily']);
+    // Above the weekly maximum when taken once a week is a plain dose finding.
+    one(run(mr(RX.methotrexate25, { dose: 12, weekly: true }), []), 'dose:high');
   });
 
   test('below the usual range is a minor note, never for as-needed use', () => {
