@@ -275,7 +275,7 @@ export const DRUGS: Drug[] = [
   rx('617310', 'atorvastatin 20 MG Oral Tablet', 'Atorvastatin 20 mg tablet', 'tablet', 0, 30, 5, ['lipitor', 'statin']), // S
   rx('617311', 'atorvastatin 40 MG Oral Tablet', 'Atorvastatin 40 mg tablet', 'tablet', 0, 30, 5, ['lipitor', 'statin']), // S
   rx('312961', 'Simvastatin 20 MG Oral Tablet', 'Simvastatin 20 mg tablet', 'tablet', 4, 30, 5, ['zocor', 'statin']), // C
-  rx('966222', 'Levothyroxine Sodium 0.05 MG Oral Tablet', 'Levothyroxine 50 mcg tablet', 'tablet', 0, 30, 5, ['synthroid', 'thyroxine']), // K
+  rx('966221', 'levothyroxine sodium 0.05 MG Oral Tablet', 'Levothyroxine 50 mcg tablet', 'tablet', 0, 30, 5, ['synthroid', 'thyroxine']), // K
   rx('309362', 'Clopidogrel 75 MG Oral Tablet', 'Clopidogrel 75 mg tablet', 'tablet', 0, 30, 5, ['plavix']), // C
   rx('855332', 'Warfarin Sodium 5 MG Oral Tablet', 'Warfarin 5 mg tablet', 'tablet', 0, 30, 2, ['coumadin']), // C
   rx('197604', 'Digoxin 0.125 MG Oral Tablet', 'Digoxin 0.125 mg tablet', 'tablet', 0, 30, 5, ['lanoxin']), // C
