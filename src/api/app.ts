@@ -182,6 +182,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register((await import('../auth/password-routes.ts')).passwordRoutes, { db });
   await app.register((await import('../auth/break-the-glass.ts')).breakTheGlassRoutes, { db });
   await app.register((await import('../dictation/dictation.ts')).dictationRoutes, { db });
+  await app.register((await import('../cds/routes.ts')).cdsRoutes, { db, config: opts.config });
+  await app.register((await import('../records/routes.ts')).recordSearchRoutes, { db, log: opts.log });
 
   await app.register((await import('../web/static.ts')).webAppRoutes);
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -151,6 +151,41 @@ export async function search(q: Queryable, req: SearchRequest, access?: RowFilte
 }
 
 /**
+ * The first page of several searches in one statement (one round trip, one plan), with the same access
+ * limits as `search`: no totals, cursors or includes. For readers that need a bounded slice of one chart at
+ * once (decision support, src/cds/chart.ts). `more`: the search had more matches than its _count.
+ */
+export async function searchBatch(q: Queryable, reqs: SearchRequest[], access?: RowFilter): Promise<{ matches: Hit[]; more: boolean }[]> {
+  const sql = new Sql();
+  const parts = reqs.map((req, i) => {
+    if (req.cursor || req.include.length || req.revinclude.length) throw new Error('searchBatch runs first pages without includes');
+    const r = `r${i}_`;
+    const where = whereClause(sql, req, r, access);
+    const limit = req.count + 1;
+    const keys = req.sort.map((k) => ({ ...sortExpression(sql, k, r, req.type), descending: k.descending }));
+    if (!keys.length)
+      return `(SELECT ${i} AS part, row_number() OVER (ORDER BY ${r}.rid) AS n, ${r}.rid, ${r}.type, ${r}.id, ${r}.content
+        FROM resources ${r} WHERE ${where} ORDER BY ${r}.rid LIMIT ${limit})`;
+    const cols = keys.map((k, j) => `${k.expr} AS k${j}`).join(', ');
+    const order = `${keys.map((k, j) => `x.k${j}${k.descending ? ' DESC' : ''}`).join(', ')}, x.rid`;
+    return `(SELECT ${i} AS part, row_number() OVER (ORDER BY ${order}) AS n, x.rid, x.type, x.id, x.content FROM (
+      SELECT ${r}.rid, ${r}.type, ${r}.id, ${r}.content, ${cols} FROM resources ${r} WHERE ${where} OFFSET 0) x ORDER BY ${order} LIMIT ${limit})`;
+  });
+  const out = reqs.map(() => ({ matches: [] as Hit[], more: false }));
+  if (!parts.length) return out;
+  const rows = await q.query<{ part: number; rid: string; type: string; id: string; content: string }>(
+    `SELECT u.part, u.rid, u.type, u.id, u.content FROM (${parts.join('\nUNION ALL\n')}) u ORDER BY u.part, u.n`,
+    sql.params,
+  );
+  for (const row of rows) {
+    const o = out[Number(row.part)];
+    if (o.matches.length < reqs[Number(row.part)].count) o.matches.push({ rid: row.rid, type: row.type, id: row.id, json: row.content });
+    else o.more = true;
+  }
+  return out;
+}
+
+/**
  * Conditional operations (If-None-Exist, conditional update/delete/references): the ids of the live
  * resources of `type` matching `query`, at most `limit`. The criteria must filter something; result
  * parameters (_summary, _sort, _include …) are ignored so they cannot change what matches.
