@@ -47,6 +47,22 @@ const REST_SUBTYPES = new Set([
   'operation',
 ]);
 
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+/** The DICOM audit event type of Hale's own (non-REST) subtypes; sign-in and session events are the default. */
+const EVENT_TYPES: Record<string, { code: string; display: string }> = {
+  'break-the-glass': { code: '110110', display: 'Patient Record' },
+  'cds-override': { code: '110110', display: 'Patient Record' },
+  dictation: { code: '110100', display: 'Application Activity' },
+  'cds-rule': { code: '110100', display: 'Application Activity' },
+  'cds-service': { code: '110100', display: 'Application Activity' },
+  'break-the-glass-report': { code: '110100', display: 'Application Activity' },
+  export: { code: '110106', display: 'Export' },
+  import: { code: '110107', display: 'Import' },
+  'permission-change': { code: '110136', display: 'Security Roles Changed' },
+  'account-create': { code: '110137', display: 'User Security Attributes Changed' },
+};
+const USER_AUTHENTICATION = { code: '110114', display: 'User Authentication' };
+
 /** The AuditEvent JSON for one entry (without id: the id is the row's sequence number). */
 export function auditEvent(e: AuditEntry, who: Principal, recorded: string): string {
   const auth = !REST_SUBTYPES.has(e.subtype);
@@ -54,7 +70,7 @@ export function auditEvent(e: AuditEntry, who: Principal, recorded: string): str
   const event: Record<string, unknown> = {
     resourceType: 'AuditEvent',
     type: auth
-      ? { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110114', display: 'User Authentication' }
+      ? { system: DCM, ...(EVENT_TYPES[e.subtype] ?? USER_AUTHENTICATION) }
       : { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' },
     subtype: [auth ? { system: 'https://hale.health/audit-subtype', code: e.subtype } : { system: 'http://hl7.org/fhir/restful-interaction', code: e.subtype }],
     action: e.action,

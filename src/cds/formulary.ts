@@ -5,9 +5,11 @@
  * Everything is checked when loaded: an unknown class, ingredient or malformed entry is an error naming
  * the file and the entry. Lookups and search work from indexes built once; nothing here calls out.
  */
+
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../config.ts';
 
 export interface DoseRange {
   /** Usual adult daily dose, mg (oral unless the note says otherwise). */
@@ -84,7 +86,8 @@ export interface FormularyFile {
   products?: Product[];
 }
 
-export class FormularyError extends Error {}
+/** A malformed knowledge or extension file: a configuration problem, reported by `hale start` without a stack. */
+export class FormularyError extends ConfigError {}
 
 interface Indexed {
   product: Product;
@@ -354,7 +357,8 @@ export function loadFormulary(file?: string): Formulary {
   return current;
 }
 
-function formulary(): Formulary {
+/** The formulary in use, loaded on first call (the server calls it at start, so a bad extension file stops the start). */
+export function formulary(): Formulary {
   return current ?? loadFormulary();
 }
 

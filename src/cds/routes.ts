@@ -18,7 +18,7 @@ import type { Database } from '../db/database.ts';
 import { badRequest, FhirError, issue } from '../fhir/outcome.ts';
 import { assertPatientId, fromPrefetch, readChart } from './chart.ts';
 import { forwardFeedback, HOOKS, type Hook, listServices, registerServices, removeService } from './external.ts';
-import { productByRxcui, searchProducts } from './formulary.ts';
+import { formulary, productByRxcui, searchProducts } from './formulary.ts';
 import { CardMemory, discovery, haleCards, haleService, parseDrafts, webHook } from './hooks.ts';
 import { countAccepted, listRules, ruleUri, startCountFlusher, updateRule } from './settings.ts';
 
@@ -45,6 +45,8 @@ function bodyObject(body: unknown, example: string): Record<string, unknown> {
 
 export async function cdsRoutes(app: FastifyInstance, opts: CdsOptions) {
   const { db } = opts;
+  // Loaded now: a malformed hale.formulary.json stops the start with a message naming the file and entry.
+  formulary();
   const memory = new CardMemory();
   const stopFlusher = startCountFlusher(db, () => {});
   app.addHook('onClose', async () => stopFlusher());
@@ -252,7 +254,7 @@ export async function cdsRoutes(app: FastifyInstance, opts: CdsOptions) {
     const q = req.query as Record<string, string | undefined>;
     const result = await guarded(req, 'api/cds/overrides', async (ctx, who) => {
       const patient = q.patient === undefined ? undefined : assertPatientId(q.patient, 'patient');
-      if (q.rule !== undefined && (!q.rule || q.rule.length > 200)) throw badRequest('rule must be a rule id such as interaction:warfarin-nsaids.', 'rule');
+      if (q.rule !== undefined && (!q.rule || q.rule.length > 200)) throw badRequest('rule must be a rule id such as interaction:warfarin-nsaid.', 'rule');
       const count = q._count === undefined ? 100 : Number(q._count);
       if (!Number.isInteger(count) || count < 1 || count > 1000) throw badRequest('_count must be a whole number from 1 to 1000.', '_count');
       if (!REVIEWERS.includes(who.role) || who.patients) {
