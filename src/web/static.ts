@@ -1,6 +1,6 @@
 /**
  * Serves the clinician web app (built from web/ into web/dist by scripts/build-web.mjs, which `npm start`
- * and `npm test` run first). The app's screens live at /, /patients/:id and /cosign: each gets index.html
+ * and `npm test` run first). The app's screens live at /, /patients/:id, /cosign and /admin/cds: each gets index.html
  * and the app shows the screen. Its scripts and styles under /app/ have content hashes in their names, so
  * they are cached for a year; index.html is never cached, so a new build shows at the next load.
  */
@@ -26,7 +26,7 @@ const NOT_BUILT = `<!doctype html><html lang="en"><head><meta charset="utf-8"><t
 The FHIR API is at <a href="/fhir/R4/metadata">/fhir/R4</a>.</p></body></html>`;
 
 /** The app's screens (client-side routes): each is served index.html. */
-export const APP_SCREENS = ['/', '/cosign', '/patients/:id'];
+export const APP_SCREENS = ['/', '/cosign', '/patients/:id', '/admin/cds'];
 
 export async function webAppRoutes(app: FastifyInstance) {
   const cache = new Map<string, Buffer>();

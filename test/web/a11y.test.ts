@@ -1,13 +1,14 @@
 /**
  * Accessibility and tablet layout, checked in Chromium with axe-core (WCAG 2.1 A and AA rules): the worklist,
- * a chart, every quick-action panel, the command palette, the co-signature queue and the lock screen have no
- * serious or critical violations; on a tablet (820×1180) the chart fits the width without sideways scrolling.
+ * a chart, every quick-action panel, the command palette, the co-signature queue, the lock screen and the
+ * decision-support screens (suggestions, cards beside an order, the contraindication dialog, the rules for
+ * administrators) have no serious or critical violations; on a tablet (820×1180) the chart fits the width without sideways scrolling.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { kinds, noChromium } from '../helpers.ts';
+import { kinds, noChromium, tokenFor } from '../helpers.ts';
 import { type WebClinic, webClinic } from './clinic.ts';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -81,6 +82,58 @@ for (const kind of kinds().slice(0, 1)) {
       await check('lock screen');
       assert.equal(found.length, 0, found.join('\n'));
       await page.context().close();
+    });
+
+    test('no serious or critical violations on the decision-support screens', async () => {
+      const token = await tokenFor(c.t.db, 'system');
+      const post = async (type: string, body: unknown) => {
+        const res = await fetch(`${c.url}/fhir/R4/${type}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+          body: JSON.stringify(body),
+        });
+        assert.ok(res.ok, `${type}: ${res.status}`);
+        return (await res.json()) as { id: string };
+      };
+      const patient = await post('Patient', { resourceType: 'Patient', name: [{ family: 'Axe', given: ['Statin'] }], birthDate: '1950-01-01', gender: 'male' });
+      await post('MedicationRequest', {
+        resourceType: 'MedicationRequest',
+        status: 'active',
+        intent: 'order',
+        medicationCodeableConcept: {
+          coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '312961' }],
+          text: 'Simvastatin 20 MG Oral Tablet',
+        },
+        subject: { reference: `Patient/${patient.id}` },
+      });
+      const found: string[] = [];
+      const check = async (page: Page, where: string) => {
+        const v = await violations(page);
+        if (v.length) found.push(describeAll(where, v));
+      };
+      const page = await c.page('physician', { bypassCSP: true });
+      await page.goto(`/patients/${patient.id}`);
+      await page.getByRole('region', { name: 'Suggestions' }).waitFor();
+      await check(page, 'chart with suggestions');
+      await page.keyboard.press('r');
+      await page.locator('#drug:focus').waitFor();
+      await page.keyboard.type('clarithromycin 500');
+      await page.keyboard.press('Enter');
+      const card = page.locator('.cds-checks .cds-card').first();
+      await card.getByRole('button', { name: 'More' }).click();
+      await check(page, 'prescribing with decision-support cards');
+      await page.locator('.sig-presets input').first().focus();
+      await page.keyboard.press('Enter');
+      await page.getByRole('alertdialog').waitFor();
+      await check(page, 'contraindication dialog');
+      await page.context().close();
+
+      const admin = await c.page('admin', { bypassCSP: true });
+      await admin.goto('/admin/cds');
+      await admin.locator('.cds-admin-table tbody tr').first().waitFor();
+      await check(admin, 'decision-support rules');
+      assert.equal(found.length, 0, found.join('\n'));
+      await admin.context().close();
     });
 
     test('on a tablet the chart fits the screen width', async () => {

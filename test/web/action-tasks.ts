@@ -61,7 +61,7 @@ export const PRESCRIBE: Task = {
   setup: (page, c) => openChart(page, taskPatientId(c)),
   async run(t) {
     await openAction(t, 'r');
-    await t.type('amlo');
+    await t.type('amlo 5');
     await t.press('Enter', 'Enter'); // pick amlodipine 5 mg (once daily, 30, 5 refills), prescribe
     await confirmed(t.page, 'Prescribed: Amlodipine 5 mg tablet');
   },

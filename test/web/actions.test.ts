@@ -360,12 +360,12 @@ for (const kind of kinds()) {
       await page.context().close();
     });
 
-    test('prescribe: "amlo", Enter, Enter prescribes amlodipine with its usual directions; no click', async () => {
+    test('prescribe: "amlo 5", Enter, Enter prescribes amlodipine 5 mg with its usual directions; no click', async () => {
       const page = await chartPage('physician');
       const t = new Tally(page);
       const writes = await writesDuring(page, () => PRESCRIBE.run(t, c));
       assert.equal(t.clicks, 0);
-      assert.deepEqual([t.keys, t.typed], [3, 4]);
+      assert.deepEqual([t.keys, t.typed], [3, 6]);
       assert.equal(writes.length, 1);
       const [mr] = await search('MedicationRequest', { patient, code: `${RXNORM}|197361` });
       assert.equal(mr.status, 'active');
@@ -382,17 +382,18 @@ for (const kind of kinds()) {
     });
 
     test('prescribe: a common sig is one key (2 = twice daily, quantity follows); a bad quantity is explained; nothing sent until fixed', async () => {
-      const page = await chartPage('physician');
+      // The patient without a penicillin allergy (the task patient has one by now: amoxicillin would be contraindicated).
+      const page = await chartPage('physician', fresh);
       const t = new Tally(page);
       await openAction(t, 'r');
-      await t.type('amox 500');
-      await t.press('Enter'); // amoxicillin 500 mg: three times daily for 10 days (30 tablets), no refill
+      await t.type('amox 500 tab');
+      await t.press('Enter'); // amoxicillin 500 mg tablet: three times daily for 10 days (30 tablets), no refill
       assert.equal(await page.locator('#rx-quantity').inputValue(), '30');
       await t.press('2');
       assert.equal(await page.locator('#rx-sig').inputValue(), '1 tablet by mouth twice daily');
       assert.equal(await page.locator('#rx-quantity').inputValue(), '20');
       await shot(page, kind, 'action-prescribe');
-      await t.press('Tab', 'Tab', 'Control+a');
+      await t.press('Tab', 'Tab', 'Tab', 'Tab', 'Tab', 'Control+a'); // dose, route, frequency, days supply, quantity
       await t.type('0');
       const writes = await writesDuring(page, async () => {
         await t.press('Enter');
@@ -404,7 +405,7 @@ for (const kind of kinds()) {
       await t.press('Enter');
       await confirmed(page, 'Prescribed: Amoxicillin 500 mg tablet');
       assert.equal(t.clicks, 0);
-      const [mr] = await search('MedicationRequest', { patient, code: `${RXNORM}|308192` });
+      const [mr] = await search('MedicationRequest', { patient: fresh, code: `${RXNORM}|308192` });
       assert.equal(mr.dosageInstruction[0].text, '1 tablet by mouth twice daily');
       assert.equal(mr.dosageInstruction[0].timing.repeat.frequency, 2);
       assert.equal(mr.dispenseRequest.quantity.value, 20);

@@ -100,7 +100,7 @@ for (const kind of kinds()) {
     });
 
     test('the physician signs a scribe’s prescription and lab order from /cosign with Enter, Enter', async () => {
-      const s = await scribeDrafts(['amlo', 'Amlodipine 5 mg tablet'], ['tsh', 'TSH']);
+      const s = await scribeDrafts(['amlo 5', 'Amlodipine 5 mg tablet'], ['tsh', 'TSH']);
       const [mr] = await search('MedicationRequest', { patient, code: `${RXNORM}|197361`, status: 'draft' });
       const [sr] = await search('ServiceRequest', { patient, code: `${LOINC}|3016-3`, status: 'draft' });
       assert.equal(mr.requester.reference, scribe);
@@ -227,6 +227,40 @@ for (const kind of kinds()) {
       assert.equal(discarded.status, 'cancelled');
       assert.equal(discarded.requester.reference, scribe, 'not signed');
       assert.equal((await provenanceOf(`MedicationRequest/${mr.id}`)).length, 0);
+      await doctor.context().close();
+    });
+
+    test('signing a scribe’s renewal ends the prescription it renews, in the same transaction; a change stops it', async () => {
+      const rx = (code: string, display: string, status: string, extra: Record<string, unknown> = {}) => ({
+        resourceType: 'MedicationRequest',
+        status,
+        intent: 'order',
+        medicationCodeableConcept: { coding: [{ system: RXNORM, code, display }], text: display },
+        subject: { reference: `Patient/${patient}` },
+        authoredOn: new Date().toISOString(),
+        dosageInstruction: [{ text: '1 tablet by mouth once daily' }],
+        ...extra,
+      });
+      const old = await api('POST', 'MedicationRequest', rx('314076', 'lisinopril 10 MG Oral Tablet', 'active', { requester: { reference: physician } }));
+      const changedFrom = await api(
+        'POST',
+        'MedicationRequest',
+        rx('617310', 'atorvastatin 20 MG Oral Tablet', 'active', { requester: { reference: physician } }),
+      );
+      const prior = (r: { id: string }) => ({ requester: { reference: scribe }, priorPrescription: { reference: `MedicationRequest/${r.id}` } });
+      await api('POST', 'MedicationRequest', rx('314076', 'lisinopril 10 MG Oral Tablet', 'draft', prior(old)));
+      await api('POST', 'MedicationRequest', rx('617311', 'atorvastatin 40 MG Oral Tablet', 'draft', prior(changedFrom)));
+      const doctor = await c.page('physician');
+      await doctor.goto('/cosign');
+      for (const title of ['atorvastatin 40 MG Oral Tablet', 'lisinopril 10 MG Oral Tablet']) {
+        await signFocusedOn(doctor, title);
+        await doctor.keyboard.press('Enter');
+        await doctor.getByText(`Signed: ${title} — ${patientName}.`).waitFor();
+      }
+      assert.equal((await api('GET', `MedicationRequest/${old.id}`)).status, 'completed', 'renewed: the old one completed');
+      const stopped = await api('GET', `MedicationRequest/${changedFrom.id}`);
+      assert.equal(stopped.status, 'stopped', 'changed: the old one stopped');
+      assert.match(stopped.statusReason.text, /Changed/);
       await doctor.context().close();
     });
 

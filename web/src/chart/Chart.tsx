@@ -13,6 +13,7 @@ import { useSession } from '../session.tsx';
 import { typing } from '../shell/Shell.tsx';
 import { ChartPanels } from './ChartPanels.tsx';
 import { type ChartData, loadChart } from './chart-data.ts';
+import { RecordSearch } from './RecordSearch.tsx';
 
 export default function Chart({ patientId }: { patientId: string }) {
   const { account } = useSession();
@@ -21,6 +22,7 @@ export default function Chart({ patientId }: { patientId: string }) {
   const [action, setAction] = useState<{ def: QuickAction; Component: ComponentType<ActionProps> }>();
   const [notice, setNotice] = useState('');
   const actions = QUICK_ACTIONS.filter((a) => a.roles.includes(account.role));
+  const Suggestions = useSuggestions(Boolean(data) && SUGGESTION_ROLES.includes(account.role));
 
   const reload = useCallback(async () => {
     try {
@@ -91,7 +93,8 @@ export default function Chart({ patientId }: { patientId: string }) {
   return (
     <div className={`chart${action ? ' with-action' : ''}`} data-loaded-ms={Math.round(data.loadMs)}>
       <div className="chart-main">
-        <ChartPanels data={data} />
+        <RecordSearch patientId={patientId} />
+        <ChartPanels data={data} aside={Suggestions ? <Suggestions patientId={patientId} /> : null} />
       </div>
       <nav className="action-bar" aria-label="Quick actions">
         {actions.map((a) => (
@@ -119,6 +122,21 @@ export default function Chart({ patientId }: { patientId: string }) {
       ) : null}
     </div>
   );
+}
+
+const SUGGESTION_ROLES = ['physician', 'nurse', 'scribe'];
+
+/** The decision-support suggestions panel, loaded once the chart has painted (it never holds the chart up). */
+function useSuggestions(ready: boolean) {
+  const [Panel, setPanel] = useState<ComponentType<{ patientId: string }>>();
+  useEffect(() => {
+    if (ready && !Panel)
+      import('../cds/SuggestionsPanel.tsx').then(
+        (m) => setPanel(() => m.default),
+        () => undefined,
+      );
+  }, [ready, Panel]);
+  return Panel;
 }
 
 /** A restricted record: give a reason to open it for a limited time (audited, reported to the privacy officer). */

@@ -6,7 +6,12 @@
  * or a lab test opens its trend over time (TrendPlot) by click or Enter.
  */
 import { type ReactNode, useState } from 'react';
+import { chartChanged } from '../actions/registry.ts';
+import { ApiError } from '../api.ts';
+import { callHook, interrupts } from '../cds/cds-api.ts';
+import { DRAFTERS, PRESCRIBERS, prescribeReplacing, renewalOf, STOP_REASONS, saveReplacing, stopMedication } from '../cds/med-actions.ts';
 import { conceptText, formatDate, formatTime, nameOf, type Resource } from '../fhir.ts';
+import { useSession } from '../session.tsx';
 import { activeAllergies, Banner, noAllergyStatement, reactionText, shortConcept, substanceOf } from './Banner.tsx';
 import type { ChartData, PanelKey } from './chart-data.ts';
 import { Sparkline } from './Sparkline.tsx';
@@ -59,11 +64,13 @@ const SPARK_POINTS = 20;
 
 type Trend = { spec: TrendSpec; initial: Resource[] };
 
-export function ChartPanels({ data }: { data: ChartData }) {
+/** `aside`: shown under the banner (the decision-support suggestions, loaded after the chart). */
+export function ChartPanels({ data, aside }: { data: ChartData; aside?: ReactNode }) {
   const [trend, setTrend] = useState<Trend>();
   return (
     <>
       <Banner patient={data.patient} allergies={data.allergies} flags={data.flags} />
+      {aside}
       <div className="chart-panels">
         <div className="chart-col">
           <Problems data={data} />
@@ -151,24 +158,130 @@ function Problems({ data }: { data: ChartData }) {
 const STATUS_BADGE: Record<string, string> = { 'on-hold': 'on hold', draft: 'draft', preliminary: 'draft' };
 
 function Medications({ data }: { data: ChartData }) {
+  const { account } = useSession();
   const list = data.medications.filter(notErroneous);
+  const [status, setStatus] = useState<{ text: string; error?: boolean }>();
+  const prescriber = PRESCRIBERS.includes(account.role);
+  const acts = prescriber || DRAFTERS.includes(account.role);
   return (
     <Panel id="medications" title="Medications" data={data} empty={list.length ? undefined : 'No active medications recorded'}>
       <ul className="rows stacked">
         {list.map((m) => (
-          <li key={m.id}>
-            <span>
-              <span className="drug">
-                {m.medicationCodeableConcept ? conceptText(m.medicationCodeableConcept) : (m.medicationReference?.display ?? 'Medication')}
-              </span>
-              {STATUS_BADGE[m.status] ? <span className="badge warn">{STATUS_BADGE[m.status]}</span> : null}
-              <span className="muted sig">{m.dosageInstruction?.[0]?.text ?? 'No dosage instructions'}</span>
-            </span>
-            <span className="muted when">{m.authoredOn ? `since ${formatDate(m.authoredOn)}` : ''}</span>
-          </li>
+          <MedicationRow key={m.id} m={m} acts={acts && m.status === 'active'} prescriber={prescriber} onStatus={setStatus} />
         ))}
       </ul>
+      <p role="status" className={status?.error ? 'error med-status' : 'med-status'}>
+        {status?.text}
+      </p>
     </Panel>
+  );
+}
+
+/** One prescription, with Renew, Change and Stop for those who prescribe (a scribe drafts renewals and changes). */
+function MedicationRow({
+  m,
+  acts,
+  prescriber,
+  onStatus,
+}: {
+  m: Resource;
+  acts: boolean;
+  prescriber: boolean;
+  onStatus: (s: { text: string; error?: boolean }) => void;
+}) {
+  const { account } = useSession();
+  const [stopping, setStopping] = useState(false);
+  const [other, setOther] = useState('');
+  const [busy, setBusy] = useState(false);
+  const name = m.medicationCodeableConcept ? conceptText(m.medicationCodeableConcept) : (m.medicationReference?.display ?? 'Medication');
+  const author = account.fhir ? { reference: account.fhir } : undefined;
+
+  async function run(what: () => Promise<string>) {
+    setBusy(true);
+    try {
+      onStatus({ text: await what() });
+      chartChanged();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 412) {
+        onStatus({
+          text: `${name} was changed by someone else since the chart was opened; nothing was saved. The chart now shows it as it is: try again.`,
+          error: true,
+        });
+        chartChanged();
+      } else onStatus({ text: `${name}: ${(err as Error).message}`, error: true });
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const renew = () =>
+    run(async () => {
+      const next = renewalOf(m, author, prescriber ? 'active' : 'draft');
+      // The renewal is an order like any other: a contraindication found now opens the form to decide.
+      const sign = await callHook('order-sign', m.subject?.reference?.split('/')[1] ?? '', [{ ...next, status: 'draft' }]).catch(() => undefined);
+      if (sign?.cards.some(interrupts)) {
+        prescribeReplacing({ order: m, as: 'renew' });
+        return `${name}: a check found a contraindication; review the renewal in the prescribing form.`;
+      }
+      await saveReplacing(next, m, 'renew', prescriber);
+      return prescriber ? `Renewed: ${name}` : `Renewal drafted for a physician to sign: ${name}`;
+    });
+
+  const stop = (reason?: string) =>
+    run(async () => {
+      await stopMedication(m, reason);
+      setStopping(false);
+      return `Stopped: ${name}${reason ? ` (${reason})` : ''}`;
+    });
+
+  return (
+    <li>
+      <div>
+        <span className="drug">{name}</span>
+        {STATUS_BADGE[m.status] ? <span className="badge warn">{STATUS_BADGE[m.status]}</span> : null}
+        <span className="muted sig">{m.dosageInstruction?.[0]?.text ?? 'No dosage instructions'}</span>
+        {acts ? (
+          <span className="med-actions">
+            <button type="button" className="link" disabled={busy} onClick={() => void renew()} aria-label={`Renew ${name}`}>
+              Renew
+            </button>
+            <button type="button" className="link" disabled={busy} onClick={() => prescribeReplacing({ order: m, as: 'change' })} aria-label={`Change ${name}`}>
+              Change
+            </button>
+            {prescriber ? (
+              <button
+                type="button"
+                className="link"
+                disabled={busy}
+                aria-expanded={stopping}
+                onClick={() => setStopping(!stopping)}
+                aria-label={`Stop ${name}`}
+              >
+                Stop
+              </button>
+            ) : null}
+          </span>
+        ) : null}
+        {stopping ? (
+          <fieldset className="med-stop">
+            <legend className="muted">Stop {name} because:</legend>
+            {STOP_REASONS.map((r) => (
+              <button key={r} type="button" disabled={busy} onClick={() => void stop(r)}>
+                {r}
+              </button>
+            ))}
+            <input aria-label="Other reason (optional)" placeholder="other reason (optional)" value={other} onChange={(e) => setOther(e.target.value)} />
+            <button type="button" className="danger" disabled={busy} onClick={() => void stop(other.trim() || undefined)}>
+              Stop now
+            </button>
+            <button type="button" className="ghost" onClick={() => setStopping(false)}>
+              Keep
+            </button>
+          </fieldset>
+        ) : null}
+      </div>
+      <span className="muted when">{m.authoredOn ? `since ${formatDate(m.authoredOn)}` : ''}</span>
+    </li>
   );
 }
 

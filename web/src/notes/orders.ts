@@ -109,7 +109,29 @@ export async function signOrder(order: Resource, signer: Reference, drafter?: Re
   return fhir.bundle('transaction', [
     { resource: signed, request: { method: 'PUT', url: `${order.resourceType}/${order.id}`, ifMatch: `W/"${version}"` } },
     { fullUrl: `urn:uuid:${newId()}`, resource: provenance, request: { method: 'POST', url: 'Provenance' } },
+    ...(await endPrior(order)),
   ]);
+}
+
+const drugCode = (r: Resource): string | undefined => r.medicationCodeableConcept?.coding?.[0]?.code;
+
+/**
+ * A scribe's renewal or change names the prescription it replaces (priorPrescription), which stays active until a
+ * prescriber signs: signing ends it in the same transaction — completed when renewed (same drug), stopped when changed.
+ */
+async function endPrior(order: Resource): Promise<{ resource: Resource; request: { method: string; url: string; ifMatch?: string } }[]> {
+  const ref: string | undefined = order.resourceType === 'MedicationRequest' ? order.priorPrescription?.reference : undefined;
+  const id = ref?.startsWith('MedicationRequest/') ? ref.slice('MedicationRequest/'.length) : undefined;
+  if (!id) return [];
+  const prior = await fhir.read('MedicationRequest', id);
+  if (prior.status !== 'active' && prior.status !== 'on-hold') return [];
+  const renewed = drugCode(prior) !== undefined && drugCode(prior) === drugCode(order);
+  const ended: Resource = {
+    ...sendable(prior),
+    status: renewed ? 'completed' : 'stopped',
+    ...(renewed ? {} : { statusReason: { text: 'Changed: replaced by a co-signed prescription' } }),
+  };
+  return [{ resource: ended, request: { method: 'PUT', url: `MedicationRequest/${id}`, ifMatch: `W/"${prior.meta?.versionId}"` } }];
 }
 
 /** A draft order given up by the signer: cancelled (prescription) or revoked (lab order), If-Match its version. */

@@ -40,6 +40,7 @@ export function CommandPalette({ chartId, onClose }: { chartId?: string; onClose
       ...recent,
       { label: 'Worklist (home)', run: () => navigate('/') },
       { label: 'Co-signature queue: notes and orders waiting', run: () => navigate('/cosign') },
+      ...(account.role === 'admin' ? [{ label: 'Decision support rules and services', run: () => navigate('/admin/cds') }] : []),
       { label: 'Lock this workstation', hint: 'Ctrl+L', run: () => void lock('user') },
       { label: 'Sign out', run: () => void signOut() },
     ];

@@ -30,6 +30,7 @@ export function loadChartScreen(): Promise<unknown> {
   return chartLoading;
 }
 const CosignQueue = lazy(() => import('../notes/CosignQueue.tsx'));
+const RulesAdmin = lazy(() => import('../cds/RulesAdmin.tsx'));
 
 export function Shell() {
   const { account, demoMode, lock, signOut } = useSession();
@@ -73,6 +74,11 @@ export function Shell() {
         <button type="button" className="ghost" onClick={() => setPalette(true)} title="Command palette (Ctrl+K)">
           Actions <kbd>Ctrl K</kbd>
         </button>
+        {account.role === 'admin' ? (
+          <Link to="/admin/cds" className="button ghost">
+            Decision support
+          </Link>
+        ) : null}
         <span className="who">
           {account.name}
           {demoMode && account.demo ? <span className="badge">demo</span> : null}
@@ -96,6 +102,8 @@ export function Shell() {
             )
           ) : path === '/cosign' ? (
             <CosignQueue />
+          ) : path === '/admin/cds' ? (
+            <RulesAdmin />
           ) : path === '/' ? (
             <Home />
           ) : (
