@@ -54,7 +54,7 @@ const STAMPS = `SELECT f.rid, max(f.xmin::text::bigint) AS x FROM sp_reference f
   JOIN unnest($2::text[], $3::text[]) AS c(type, param) ON c.type = f.type AND c.param = f.param
   WHERE f.target_type = 'Patient' AND f.target_id = $1 GROUP BY f.rid`;
 /** Where the history stands at this statement's snapshot, and how many other transactions were writing then. */
-const SYNC = `(SELECT max(hid) FROM resource_history)::text AS hid,
+export const SYNC = `(SELECT max(hid) FROM resource_history)::text AS hid,
   (SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()))::int AS busy`;
 
 /** The whole record and where the history stood (one statement, one snapshot; one row of nulls when empty). */
