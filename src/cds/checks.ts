@@ -452,7 +452,7 @@ function interactions(ctx: Context) {
       severity: h.rule.severity,
       summary,
       detail: [
-        `**Ordered:** ${ctx.name} · **Active:** ${h.meds.map((m, i) => `${names[i]} (${m.ref})`).join(', ')}`,
+        `**Ordered:** ${ctx.name} · **Active:** ${names.join(', ')}`,
         `**Interacting:** ${h.pairs.join('; ')}`,
         `**Effect:** ${h.rule.effect}`,
         `**Instead:** ${h.rule.action}`,
@@ -482,7 +482,7 @@ function allergenGroups(a: AllergyFact): AllergyGroup[] {
 }
 
 function allergyDetail(a: AllergyFact): string {
-  const bits = [`**Recorded:** ${a.name} (${a.ref})`];
+  const bits = [`**Recorded:** ${a.name}`];
   if (a.type) bits.push(`type ${a.type}`);
   if (a.criticality) bits.push(`criticality ${a.criticality}`);
   if (a.verification) bits.push(a.verification);
@@ -571,7 +571,7 @@ function duplicates(ctx: Context) {
         kind: 'duplicate',
         severity: 'moderate',
         summary: `Duplicate: ${same.map((i) => i.name).join(', ')} is already prescribed (${medName(m)})`,
-        detail: `**Ordered:** ${ctx.name} · **Active:** ${medName(m)} (${m.ref}), ${m.status ?? 'active'}.\n\nIf this replaces the active prescription, renew or change that one instead so the old one ends; if both are meant (e.g. two strengths), check the total daily dose.`,
+        detail: `**Ordered:** ${ctx.name} · **Active:** ${medName(m)}, ${m.status ?? 'active'}.\n\nIf this replaces the active prescription, renew or change that one instead so the old one ends; if both are meant (e.g. two strengths), check the total daily dose.`,
         suggestion: 'Renew or change the existing prescription instead.',
         source: { label: 'Patient medication list' },
         related: [m.ref],
@@ -592,7 +592,7 @@ function duplicates(ctx: Context) {
       kind: 'duplicate',
       severity: DUPLICATE_MAJOR.has(cls) ? 'major' : 'moderate',
       summary: `Duplicate therapy: ${medName(m)} is also one of the ${def.name}`,
-      detail: `**Ordered:** ${ctx.name} · **Active:** ${medName(m)} (${m.ref}).\n\nTwo drugs of the same class add side effects without adding benefit. Stop one, or document why both are needed.`,
+      detail: `**Ordered:** ${ctx.name} · **Active:** ${medName(m)}.\n\nTwo drugs of the same class add side effects without adding benefit. Stop one, or document why both are needed.`,
       suggestion: `Stop ${medName(m)} or choose a drug of another class.`,
       source: { label: 'Hale drug classes (src/cds/knowledge/classes.json)' },
       related: [m.ref],

@@ -25,6 +25,10 @@ const LOINC = 'http://loinc.org';
 const SNOMED = 'http://snomed.info/sct';
 const fhirOf = (key: string) => demoAccounts().find((a) => a.key === key)!.fhir!;
 const daysAgo = (n: number) => new Date(Date.now() - n * 86400_000).toISOString();
+/** Pictures for the docs, only with HALE_SCREENSHOTS=1. */
+async function shot(page: Page, kind: string, name: string) {
+  if (process.env.HALE_SCREENSHOTS === '1' && kind === 'pglite') await page.screenshot({ path: `docs/images/${name}.png` });
+}
 
 for (const kind of kinds()) {
   describe(`decision support in the web app (${kind})`, { skip: noChromium }, () => {
@@ -112,6 +116,7 @@ for (const kind of kinds()) {
       assert.match((await card.locator('.cds-sev').textContent()) ?? '', /Major/);
       await card.getByRole('button', { name: 'More' }).click();
       await card.locator('.cds-source').getByRole('link').waitFor();
+      await shot(page, kind, 'cds-inline-card');
       await card.getByRole('button', { name: 'Override…' }).click();
       await card.getByRole('button', { name: 'Will monitor or adjust' }).click();
       await card.getByText('Overridden: Will monitor or adjust').waitFor();
@@ -169,6 +174,7 @@ for (const kind of kinds()) {
       await page.keyboard.press('Enter');
       await dialog.waitFor();
       await dialog.getByRole('textbox', { name: /Comment/ }).fill('Short course; statin paused');
+      await shot(page, kind, 'cds-interrupt');
       await dialog.getByRole('button', { name: 'Benefit outweighs the risk' }).click();
       await confirmed(page, 'Prescribed: Clarithromycin 500 mg tablet (override recorded)');
       const [mr] = (await search('MedicationRequest', { patient: anticoagulated, code: `${RXNORM}|197517` })) as any[];
@@ -232,6 +238,7 @@ for (const kind of kinds()) {
       const suggestions = page.getByRole('region', { name: 'Suggestions' });
       const diabetes = suggestions.locator('.cds-card', { hasText: /Type 2 diabetes/ });
       await diabetes.waitFor();
+      await shot(page, kind, 'cds-suggestions');
       await diabetes.getByRole('button', { name: 'Add to problem list', exact: true }).click();
       await suggestions.getByRole('status').filter({ hasText: 'Added to the problem list: Type 2 diabetes mellitus' }).waitFor();
       const [cond] = (await search('Condition', { patient, code: `${SNOMED}|44054006` })) as any[];
@@ -274,6 +281,7 @@ for (const kind of kinds()) {
       assert.match((await first.getAttribute('data-rule')) ?? '', /warfarin-nsaid|statin-strong-cyp3a4-inhibitor/, 'an overridden rule comes first');
       const row = admin.locator('tr[data-rule="interaction:warfarin-nsaid"]');
       assert.equal(await row.locator('td').nth(5).textContent(), '1', 'overridden once');
+      await shot(admin, kind, 'cds-admin');
       await row.getByRole('checkbox').uncheck();
       await admin.getByRole('status').filter({ hasText: 'switched off' }).waitFor();
       const rules = await cdsApi('/api/cds/rules');
