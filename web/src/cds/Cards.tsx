@@ -89,6 +89,23 @@ export function Markdown({ text }: { text: string }) {
 }
 
 /** The reasons as one-click buttons, and an optional comment. */
+/** Where a card's advice comes from: its source, linked when it has an address. */
+export function CardSource({ card }: { card: Card }) {
+  if (!card.source?.label) return null;
+  return (
+    <p className="cds-source">
+      Source:{' '}
+      {card.source.url ? (
+        <a href={card.source.url} target="_blank" rel="noreferrer noopener">
+          {card.source.label}
+        </a>
+      ) : (
+        card.source.label
+      )}
+    </p>
+  );
+}
+
 export function ReasonButtons({
   reasons,
   busy,
@@ -206,18 +223,7 @@ export function CardView({
               ))}
             </ul>
           ) : null}
-          {card.source?.label ? (
-            <p className="cds-source">
-              Source:{' '}
-              {card.source.url ? (
-                <a href={card.source.url} target="_blank" rel="noreferrer noopener">
-                  {card.source.label}
-                </a>
-              ) : (
-                card.source.label
-              )}
-            </p>
-          ) : null}
+          <CardSource card={card} />
         </div>
       ) : null}
       {overriding ? (

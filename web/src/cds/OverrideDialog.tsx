@@ -7,7 +7,7 @@
 import { useId, useRef } from 'react';
 import { createPortal } from 'react-dom';
 import type { Coding } from '../fhir.ts';
-import { Markdown, ReasonButtons } from './Cards.tsx';
+import { CardSource, Markdown, ReasonButtons } from './Cards.tsx';
 import { type Card, reasonsOf } from './cds-api.ts';
 
 /** The reasons every card offers (a reason covers them all), in the first card's order. */
@@ -80,18 +80,7 @@ export function OverrideDialog({
                     <Markdown text={c.detail} />
                   </div>
                 ) : null}
-                {c.source?.label ? (
-                  <p className="cds-source">
-                    Source:{' '}
-                    {c.source.url ? (
-                      <a href={c.source.url} target="_blank" rel="noreferrer noopener">
-                        {c.source.label}
-                      </a>
-                    ) : (
-                      c.source.label
-                    )}
-                  </p>
-                ) : null}
+                <CardSource card={c} />
               </li>
             ))}
           </ul>
