@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The thin database interface Hale's store speaks. Two drivers implement it: PGlite (embedded, a data
  * directory) and node-postgres (a PostgreSQL server). Same SQL, same schema, same migrations.
@@ -45,6 +47,40 @@ export function isWriteStatement(sql: string): boolean {
 /** Whether a statement leaves dead row versions behind (UPDATE/DELETE, alone or as the first CTE). */
 export function leavesDeadRows(sql: string): boolean {
   return DEAD_RE.test(sql);
+}
+
+/**
+ * Prepared writes (both drivers). The store writes a resource version in one statement of fifteen CTEs with fixed text
+ * (values are always bound); planning it took as long as running it (~3 ms each for an update). A write
+ * statement seen a second time gets a name, so each connection (or the embedded database) parses it once and postgres keeps a
+ * generic plan after five runs: every row it touches is found by key, so that plan is as good as a
+ * custom one (insert 1.0 → 0.6 ms measured).
+ *
+ * Reads stay unnamed, planned for their values each time: a search's best plan depends on them, and a
+ * generic plan for Observation?subject=…&code=…&date=… scans every Observation with the code (17 ms
+ * instead of 2 ms, measured). Names are capped, since each connection keeps its prepared statements
+ * until it closes; texts beyond the cap run unnamed.
+ */
+const MAX_NAMED = 512;
+const MAX_SEEN = 4096;
+const named = new Map<string, string>();
+const seen = new Set<string>();
+
+export function statementName(sql: string, params?: unknown[]): string | undefined {
+  // Only writes with parameters: a parameterless text may be a script of several statements, which
+  // the simple protocol allows and a prepared statement does not.
+  if (!params?.length || !isWriteStatement(sql)) return undefined;
+  const name = named.get(sql);
+  if (name || named.size >= MAX_NAMED) return name;
+  if (!seen.has(sql)) {
+    if (seen.size >= MAX_SEEN) seen.clear();
+    seen.add(sql);
+    return undefined;
+  }
+  seen.delete(sql);
+  const made = `hale_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+  named.set(sql, made);
+  return made;
 }
 
 /** A short description of where data lives, with no credentials. */

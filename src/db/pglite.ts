@@ -14,8 +14,9 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync } fr
 import { join } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
-import type { Database } from './database.ts';
+import { type Database, statementName } from './database.ts';
 import { lockDataDir } from './lock.ts';
+import { prepare, runPipelined } from './pglite-protocol.ts';
 
 /** The slice of Emscripten's module this file touches: NODEFS's shared stream operations. */
 interface EmscriptenModule {
@@ -121,20 +122,33 @@ export async function openPglite(dataDir: string): Promise<Database> {
     unlock();
     throw err;
   }
+  const pg = db;
+  /** Names of the statements prepared in this database (see statementName). */
+  const prepared = new Set<string>();
+  /** One statement, in one call into postgres; the caller holds PGlite's query lock. */
+  async function run(sql: string, params: unknown[] = []) {
+    const name = statementName(sql, params);
+    if (!name) return runPipelined(pg, sql, params);
+    if (!prepared.has(name)) {
+      // Parsed on its own first: then the name exists exactly when the Parse succeeded.
+      await prepare(pg, sql, name);
+      prepared.add(name);
+    }
+    return runPipelined(pg, sql, params, name);
+  }
   return {
     kind: 'pglite',
     async query(sql, params) {
       await turn();
-      const res = await db.query(sql, params as unknown[]);
-      return res.rows as never[];
+      await pg._checkReady();
+      return (await pg._runExclusiveTransaction(() => pg._runExclusiveQuery(() => run(sql, params)))) as never[];
     },
     transaction(fn) {
-      return db.transaction(async (tx) =>
+      return db.transaction(async () =>
         fn({
           async query(sql, params) {
             await turn();
-            const res = await tx.query(sql, params as unknown[]);
-            return res.rows as never[];
+            return (await pg._runExclusiveQuery(() => run(sql, params))) as never[];
           },
         }),
       );
