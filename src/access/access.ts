@@ -41,6 +41,8 @@ interface Restricted {
   patients: string[];
   /** rids of other resources carrying such a label themselves. */
   labelled: string[];
+  /** rids of every restricted resource, patients included. */
+  rids: Set<string>;
   at: number;
 }
 
@@ -59,6 +61,7 @@ async function restricted(db: Queryable): Promise<Restricted> {
   const value: Restricted = {
     patients: rows.filter((r) => r.type === 'Patient').map((r) => r.id),
     labelled: rows.filter((r) => r.type !== 'Patient').map((r) => r.rid),
+    rids: new Set(rows.map((r) => r.rid)),
     at: Date.now(),
   };
   restrictedCache.set(db, value);
@@ -66,16 +69,17 @@ async function restricted(db: Queryable): Promise<Restricted> {
 }
 
 /**
- * After a write that may change what is restricted: a Patient, anything with security labels, or a
- * resource (`rid`) that had a label until now.
+ * After a write that may change what is restricted: anything with security labels, or a resource (`rid`)
+ * that was restricted until now (its label may just have been taken off). Other writes — a Patient's new
+ * phone number — leave the cached list as it is.
  */
 export function noteWrite(db: Queryable, type: string, json: string, rid?: string) {
   // A proxy's patients come from Consents, resolved with the session: drop cached sessions at once.
   if (type === 'Consent') forgetSession();
-  if (type === 'Patient' || json.includes('"security"') || (rid !== undefined && restrictedCache.get(db)?.labelled.includes(rid))) restrictedCache.delete(db);
+  if (json.includes('"security"') || (rid !== undefined && restrictedCache.get(db)?.rids.has(rid))) restrictedCache.delete(db);
 }
 
-const EMPTY: Restricted = { patients: [], labelled: [], at: 0 };
+const EMPTY: Restricted = { patients: [], labelled: [], rids: new Set(), at: 0 };
 
 export class Access {
   private constructor(

@@ -19,6 +19,12 @@ interface ChainRow {
   content: string;
 }
 
+/**
+ * Row `a` has no seal yet. The OFFSET 0 keeps it a probe of audit_seal's index per row: as a join, the planner
+ * (with no statistics on these tables) hashed the whole seal table on every round, a cost that grew with the log.
+ */
+const UNSEALED = 'NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq OFFSET 0)';
+
 /** The chained fields of an audit_log row `a`. */
 const FIELDS = `a.seq::text AS seq, floor(extract(epoch FROM a.recorded) * 1000)::bigint::text AS ms,
   a.action, a.subtype, a.outcome, a.agent, a.patients, a.content`;
@@ -39,7 +45,7 @@ export async function sealAudit(db: Database): Promise<number> {
   // A read-only look first: an idle server's sealer takes no lock and writes (and flushes) nothing.
   const [{ pending }] = await db.query<{ pending: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM audit_log a WHERE a.seq >= (SELECT low FROM audit_chain WHERE id = 1)
-       AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq)) AS pending`,
+       AND ${UNSEALED}) AS pending`,
   );
   if (!pending) return 0;
   let total = 0;
@@ -51,7 +57,7 @@ export async function sealAudit(db: Database): Promise<number> {
       const rows = await tx.query<ChainRow>(
         `SELECT ${FIELDS} FROM audit_log a
          WHERE a.seq >= $1::bigint AND a.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-           AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq)
+           AND ${UNSEALED}
          ORDER BY a.seq LIMIT ${BATCH}`,
         [head.low],
       );
@@ -73,7 +79,7 @@ export async function sealAudit(db: Database): Promise<number> {
       // The new low-water mark: the first row still unsealed (its transaction was running), else past the end.
       const [{ low }] = await tx.query<{ low: string }>(
         `SELECT coalesce(
-           (SELECT min(a.seq) FROM audit_log a WHERE a.seq >= $1::bigint AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq)),
+           (SELECT min(a.seq) FROM audit_log a WHERE a.seq >= $1::bigint AND ${UNSEALED}),
            (SELECT max(seq) + 1 FROM audit_log), $1::bigint)::text AS low`,
         [head.low],
       );
@@ -127,10 +133,7 @@ export async function verifyAudit(db: Queryable): Promise<VerifyReport> {
   const headPos = Number(head.pos);
   if (expected - 1 < headPos) problems.push(`The chain ends at position ${expected - 1} but was sealed up to ${headPos}: the last entries were deleted.`);
   else if (headPos > 0 && prev !== head.hash) problems.push('The last sealed entry does not match the chain head.');
-  const [{ n }] = await db.query<{ n: string }>(
-    'SELECT count(*)::text AS n FROM audit_log a WHERE a.seq >= $1::bigint AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.seq = a.seq)',
-    [head.low],
-  );
+  const [{ n }] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM audit_log a WHERE a.seq >= $1::bigint AND ${UNSEALED}`, [head.low]);
   return { ok: problems.length === 0, checked, unsealed: Number(n), head: { pos: headPos, hash: head.hash }, problems };
 }
 

@@ -235,6 +235,21 @@ for (const kind of kinds()) {
       );
     });
 
+    test('a label put on or taken off a patient takes effect at once; other writes leave the restricted list alone', async () => {
+      const id = await create(s.base, patient('Later', 'Lee'));
+      const read = async () => (await fhir(s.base, 'GET', `Patient/${id}`, undefined, bearer(physician))).status;
+      assert.equal(await read(), 200);
+      const put = async (body: Record<string, unknown>) => assert.equal((await fhir(s.base, 'PUT', `Patient/${id}`, { ...body, id })).status, 200);
+      await put(patient('Later', 'Lee', true));
+      assert.equal(await read(), 403, 'restricted as soon as the label is written');
+      // A write that changes nothing about labels (here: another patient's) keeps it restricted.
+      await put({ ...patient('Later', 'Lee', true), gender: 'male' });
+      await fhir(s.base, 'PUT', `Patient/${plainId}`, { ...patient('Open', 'Olga'), id: plainId, gender: 'other' });
+      assert.equal(await read(), 403);
+      await put(patient('Later', 'Lee'));
+      assert.equal(await read(), 200, 'visible again as soon as the label is taken off');
+    });
+
     test('the web app: the session cookie with its CSRF token; HALE_BTG_MINUTES sets the duration', async () => {
       const account = await createAccount(s.server.db, { role: 'scribe', displayName: 'Test scribe (browser)' });
       const session = await issueSession(s.server.db, account.id, { kind: 'browser', idleSeconds: 900, absoluteSeconds: 3600 });
