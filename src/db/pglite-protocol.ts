@@ -9,71 +9,64 @@
  */
 import { type PGlite, types } from '@electric-sql/pglite';
 
-const encoder = new TextEncoder();
-
-/** A frontend message: type byte, int32 length, then the parts (strings are NUL-terminated). */
+/**
+ * Frontend messages written into one growing buffer: type byte, int32 length, then the body (strings are
+ * NUL-terminated). One buffer for the whole pipeline: no small arrays to allocate and join per field.
+ */
 class Writer {
-  private chunks: Uint8Array[] = [];
-  private size = 0;
+  private buf = Buffer.allocUnsafe(1024);
+  private at = 0;
+  private start = 0;
 
-  private push(b: Uint8Array) {
-    this.chunks.push(b);
-    this.size += b.length;
-  }
-
-  message(type: string, build: (m: MessageBody) => void) {
-    const body = new MessageBody();
-    build(body);
-    const payload = body.bytes();
-    const head = new Uint8Array(5);
-    head[0] = type.charCodeAt(0);
-    new DataView(head.buffer).setInt32(1, payload.length + 4);
-    this.push(head);
-    this.push(payload);
+  private room(n: number) {
+    if (this.at + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(bigger, 0, 0, this.at);
+    this.buf = bigger;
   }
 
-  bytes(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+  begin(type: string) {
+    this.room(5);
+    this.start = this.at;
+    this.buf[this.at] = type.charCodeAt(0);
+    this.at += 5; // the length is written at end()
   }
-}
 
-class MessageBody {
-  private parts: Uint8Array[] = [];
-  private size = 0;
-  private add(b: Uint8Array) {
-    this.parts.push(b);
-    this.size += b.length;
+  end() {
+    this.buf.writeInt32BE(this.at - this.start - 1, this.start + 1);
   }
-  cstring(s: string) {
-    this.add(encoder.encode(`${s}\0`));
+
+  byte(b: number) {
+    this.room(1);
+    this.buf[this.at++] = b;
   }
+
   int16(n: number) {
-    const b = new Uint8Array(2);
-    new DataView(b.buffer).setInt16(0, n);
-    this.add(b);
+    this.room(2);
+    this.at = this.buf.writeInt16BE(n, this.at);
   }
+
   int32(n: number) {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setInt32(0, n);
-    this.add(b);
+    this.room(4);
+    this.at = this.buf.writeInt32BE(n, this.at);
   }
-  raw(b: Uint8Array) {
-    this.add(b);
+
+  /** A string's UTF-8 bytes, preceded by their int32 length (a Bind parameter). */
+  sized(s: string) {
+    this.room(4 + s.length * 3);
+    const n = this.buf.write(s, this.at + 4, 'utf8');
+    this.buf.writeInt32BE(n, this.at);
+    this.at += 4 + n;
   }
+
+  cstring(s: string) {
+    this.room(s.length * 3 + 1);
+    this.at += this.buf.write(s, this.at, 'utf8');
+    this.buf[this.at++] = 0;
+  }
+
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let at = 0;
-    for (const p of this.parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return this.buf.subarray(0, this.at);
   }
 }
 
@@ -82,7 +75,7 @@ function arrayElement(v: unknown): string {
   if (v === null || v === undefined) return 'NULL';
   if (Array.isArray(v)) return arrayLiteral(v);
   const s = scalar(v);
-  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return /["\\]/.test(s) ? `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : `"${s}"`;
 }
 
 function arrayLiteral(xs: unknown[]): string {
@@ -105,42 +98,43 @@ export function textParam(v: unknown): string | null {
 }
 
 function parseMessage(w: Writer, sql: string, name: string) {
-  w.message('P', (m) => {
-    m.cstring(name);
-    m.cstring(sql);
-    m.int16(0); // no parameter types: postgres infers them from the statement
-  });
+  w.begin('P');
+  w.cstring(name);
+  w.cstring(sql);
+  w.int16(0); // no parameter types: postgres infers them from the statement
+  w.end();
+}
+
+function sync(w: Writer) {
+  w.begin('S');
+  w.end();
 }
 
 /** The messages of one query: Parse (unless `name` is prepared), Bind, Describe portal, Execute, Sync. */
 function queryMessages(sql: string, params: unknown[], name: string): Uint8Array {
   const w = new Writer();
   if (!name) parseMessage(w, sql, name);
-  w.message('B', (m) => {
-    m.cstring(''); // the unnamed portal
-    m.cstring(name);
-    m.int16(0); // every parameter in text format
-    m.int16(params.length);
-    for (const p of params) {
-      const t = textParam(p);
-      if (t === null) m.int32(-1);
-      else {
-        const b = encoder.encode(t);
-        m.int32(b.length);
-        m.raw(b);
-      }
-    }
-    m.int16(0); // every result column in text format
-  });
-  w.message('D', (m) => {
-    m.raw(new Uint8Array([0x50])); // 'P': the portal
-    m.cstring('');
-  });
-  w.message('E', (m) => {
-    m.cstring('');
-    m.int32(0);
-  });
-  w.message('S', () => {});
+  w.begin('B');
+  w.cstring(''); // the unnamed portal
+  w.cstring(name);
+  w.int16(0); // every parameter in text format
+  w.int16(params.length);
+  for (const p of params) {
+    const t = textParam(p);
+    if (t === null) w.int32(-1);
+    else w.sized(t);
+  }
+  w.int16(0); // every result column in text format
+  w.end();
+  w.begin('D');
+  w.byte(0x50); // 'P': the portal
+  w.cstring('');
+  w.end();
+  w.begin('E');
+  w.cstring('');
+  w.int32(0);
+  w.end();
+  sync(w);
   return w.bytes();
 }
 
@@ -153,7 +147,7 @@ interface Described {
 export async function prepare(db: PGlite, sql: string, name: string): Promise<void> {
   const w = new Writer();
   parseMessage(w, sql, name);
-  w.message('S', () => {});
+  sync(w);
   await db.execProtocol(w.bytes(), { syncToFs: false });
 }
 
