@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Principal } from '../access/access.ts';
 import type { Role } from '../access/roles.ts';
 import { parseScopes, patientContextOnly } from '../access/scopes.ts';
-import type { Queryable } from '../db/database.ts';
+import { byKey, type Queryable } from '../db/database.ts';
 
 export const SESSION_CACHE_MS = 5000;
 
@@ -98,6 +98,12 @@ interface SessionRow {
  * The session a token belongs to, or undefined when no such token exists. A browser session idle past its
  * limit becomes locked (resume with a passkey); an idle bearer token stops working.
  */
+const SESSION_SQL = byKey(`SELECT s.kind, s.csrf, s.scopes, s.patient_id, s.device, s.account_id,
+    s.last_seen_at + make_interval(secs => s.idle_seconds) < now() AS idle,
+    s.expires_at < now() AS expired, s.locked_at IS NOT NULL AS locked, s.revoked_at IS NOT NULL AS revoked,
+    a.role, a.display_name, a.fhir_ref, a.disabled
+  FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1`);
+
 export async function resolveToken(db: Queryable, token: string, address?: string): Promise<SessionInfo | undefined> {
   const h = hashToken(token);
   const now = Date.now();
@@ -105,14 +111,7 @@ export async function resolveToken(db: Queryable, token: string, address?: strin
   const fresh = hit !== undefined && now - hit.at < SESSION_CACHE_MS;
   let info = fresh ? hit.info : undefined;
   if (!fresh) {
-    const [row] = await db.query<SessionRow>(
-      `SELECT s.kind, s.csrf, s.scopes, s.patient_id, s.device, s.account_id,
-         s.last_seen_at + make_interval(secs => s.idle_seconds) < now() AS idle,
-         s.expires_at < now() AS expired, s.locked_at IS NOT NULL AS locked, s.revoked_at IS NOT NULL AS revoked,
-         a.role, a.display_name, a.fhir_ref, a.disabled
-       FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1`,
-      [h],
-    );
+    const [row] = await db.query<SessionRow>(SESSION_SQL, [h]);
     if (row) {
       info = {
         principal: await principalOf(db, row, h),

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import jsonpatch, { type Operation } from 'fast-json-patch';
-import type { Queryable } from '../db/database.ts';
+import { byKey, type Queryable } from '../db/database.ts';
 import { isResourceType } from '../fhir/definitions.ts';
 import { extractIndex } from '../fhir/index-values.ts';
 import { badRequest, conflict, FhirError, gone, issue, notFound, preconditionFailed } from '../fhir/outcome.ts';
@@ -69,7 +69,7 @@ function toStored(r: Row): Stored {
   };
 }
 
-const CURRENT_SQL = 'SELECT rid, type, id, version, last_updated, deleted, content FROM resources WHERE type = $1 AND id = $2';
+const CURRENT_SQL = byKey('SELECT rid, type, id, version, last_updated, deleted, content FROM resources WHERE type = $1 AND id = $2');
 
 /** The current row of a resource, deleted or not; undefined when it never existed. */
 export async function current(q: Queryable, type: string, id: string): Promise<Stored | undefined> {
@@ -85,14 +85,13 @@ export async function read(q: Queryable, type: string, id: string): Promise<Stor
   return s;
 }
 
+const VREAD_SQL = byKey(`SELECT rid, type, id, version, last_updated, method = 'DELETE' AS deleted, content
+  FROM resource_history WHERE type = $1 AND id = $2 AND version = $3`);
+
 export async function vread(q: Queryable, type: string, id: string, version: string): Promise<Stored> {
   assertType(type);
   if (!/^\d+$/.test(version)) throw badRequest(`Version "${version}" is not a version number.`);
-  const rows = await q.query<Row>(
-    `SELECT rid, type, id, version, last_updated, method = 'DELETE' AS deleted, content
-     FROM resource_history WHERE type = $1 AND id = $2 AND version = $3`,
-    [type, id, Number(version)],
-  );
+  const rows = await q.query<Row>(VREAD_SQL, [type, id, Number(version)]);
   if (!rows[0]) throw notFound(`${type}/${id} has no version ${version}.`);
   const s = toStored(rows[0]);
   if (s.deleted) throw gone(`Version ${version} of ${type}/${id} is its deletion.`);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PGlite, types } from '@electric-sql/pglite';
-import type { Database } from '../../src/db/database.ts';
+import { byKey, type Database, statementName } from '../../src/db/database.ts';
 import { openPglite } from '../../src/db/pglite.ts';
 import { textParam } from '../../src/db/pglite-protocol.ts';
 
@@ -98,6 +98,19 @@ describe('PGlite queries in one call', () => {
       rows.map((r) => r.n),
       [1, 2, 3, 4, 5, 10],
     );
+  });
+
+  test('writes and reads by key are prepared from their second use; other reads never', async () => {
+    const read = 'SELECT n FROM prepared_probe WHERE label = $1';
+    const keyedRead = byKey('SELECT n, label FROM prepared_probe WHERE n = $1');
+    const write = 'UPDATE prepared_probe SET label = $2 WHERE n = $1';
+    for (const sql of [read, keyedRead, write]) assert.equal(statementName(sql, [1]), undefined, 'the first use runs unnamed');
+    assert.equal(statementName(read, ['x']), undefined);
+    assert.match(statementName(keyedRead, [1]) ?? '', /^hale_[0-9a-f]{20}$/);
+    assert.match(statementName(write, [1, 'x']) ?? '', /^hale_[0-9a-f]{20}$/);
+    assert.equal(statementName(keyedRead, []), undefined, 'never without parameters (a script)');
+    // And the prepared read answers with each use's values.
+    for (const n of [2, 3, 4]) assert.deepEqual(await db.query(keyedRead, [n]), [{ n, label: `n${n}` }]);
   });
 
   test('a write whose text does not parse is not remembered as prepared', async () => {
