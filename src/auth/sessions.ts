@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Principal } from '../access/access.ts';
 import type { Role } from '../access/roles.ts';
 import { parseScopes, patientContextOnly } from '../access/scopes.ts';
-import { byKey, type Queryable } from '../db/database.ts';
+import { byKey, LAZY_COMMIT, type Queryable } from '../db/database.ts';
 
 export const SESSION_CACHE_MS = 5000;
 
@@ -129,7 +129,7 @@ export async function resolveToken(db: Queryable, token: string, address?: strin
         await db.query('UPDATE sessions SET locked_at = now() WHERE token_hash = $1 AND locked_at IS NULL', [h]);
         info.refused = 'locked';
       } else if (row.idle) info.refused = 'idle';
-      else await db.query('UPDATE sessions SET last_seen_at = now() WHERE token_hash = $1', [h]);
+      else await db.query(`UPDATE sessions SET last_seen_at = now() WHERE token_hash = $1 AND ${LAZY_COMMIT}`, [h]);
     }
     cache.set(h, { info, at: now });
     if (cache.size > 10000) cache.delete(cache.keys().next().value as string);

@@ -14,7 +14,7 @@ import {
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
 import type { Principal } from '../access/access.ts';
-import type { Queryable } from '../db/database.ts';
+import { LAZY_COMMIT, type Queryable } from '../db/database.ts';
 import { FhirError, issue } from '../fhir/outcome.ts';
 import { type Account, createAccount, findAccount } from './accounts.ts';
 import { forgetSession, hashToken, newToken } from './sessions.ts';
@@ -194,21 +194,30 @@ export async function recover(q: Queryable, email: unknown): Promise<{ account: 
 
 export type ChallengePurpose = 'enrol' | 'signin' | 'resume';
 
+/** When this process last cleared out old challenges. */
+let sweptAt = 0;
+
+/**
+ * A challenge is written with a lazy commit: lost in a crash, the user simply starts again. Taking it (below)
+ * is lazy too; a ceremony that succeeds then commits its session synchronously, which flushes the taking.
+ */
 async function storeChallenge(q: Queryable, challenge: string, purpose: ChallengePurpose, accountId?: string) {
-  await q.query(`INSERT INTO auth_challenges (challenge, purpose, account_id, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))`, [
-    challenge,
-    purpose,
-    accountId ?? null,
-    CHALLENGE_SECONDS,
-  ]);
-  // Old challenges nobody answered go too (cheap: the table holds only the last few minutes).
-  await q.query(`DELETE FROM auth_challenges WHERE expires_at < now() - interval '10 minutes'`);
+  await q.query(
+    `INSERT INTO auth_challenges (challenge, purpose, account_id, expires_at)
+     SELECT $1, $2, $3, now() + make_interval(secs => $4) WHERE ${LAZY_COMMIT}`,
+    [challenge, purpose, accountId ?? null, CHALLENGE_SECONDS],
+  );
+  // Old challenges nobody answered go too, once a minute (the table holds only the last few minutes).
+  if (Date.now() - sweptAt > 60_000) {
+    sweptAt = Date.now();
+    await q.query(`DELETE FROM auth_challenges WHERE expires_at < now() - interval '10 minutes' AND ${LAZY_COMMIT}`);
+  }
 }
 
 /** Takes a challenge (it can be used once); 400 when unknown, used already, expired or for another purpose. */
 async function takeChallenge(q: Queryable, challenge: string, purpose: ChallengePurpose): Promise<{ accountId?: string }> {
   const [row] = await q.query<{ account_id: string | null; expired: boolean; purpose: string }>(
-    'DELETE FROM auth_challenges WHERE challenge = $1 RETURNING account_id, purpose, expires_at < now() AS expired',
+    `DELETE FROM auth_challenges WHERE challenge = $1 AND ${LAZY_COMMIT} RETURNING account_id, purpose, expires_at < now() AS expired`,
     [challenge],
   );
   if (!row)

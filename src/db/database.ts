@@ -95,6 +95,15 @@ export function byKey(sql: string): string {
   return sql;
 }
 
+/**
+ * A condition that is always true and lets its statement's transaction commit without waiting for the WAL
+ * flush (synchronous_commit off for that transaction only). For writes whose loss in a crash harms nobody:
+ * a sign-in challenge (the user starts again), a session's last-seen time (it then looks idle sooner). Their
+ * WAL reaches the disk with the next flush — any synchronous commit after them, or the WAL writer. Only for
+ * a statement that is its own transaction: inside a larger one it would make all of it lazy.
+ */
+export const LAZY_COMMIT = "set_config('synchronous_commit', 'off', true) IS NOT NULL";
+
 /** A short description of where data lives, with no credentials. */
 export function describeDatabase(config: DatabaseConfig): string {
   if (!config.url) return `embedded PGlite in ${config.dataDir}`;
