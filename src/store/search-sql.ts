@@ -67,7 +67,7 @@ export function driverRank(f: Filter): number {
  * PostgreSQL does not turn into a join). The planner then only orders the few driving filters: planning a
  * query with five semi-joins cost more than running it.
  */
-export function compileFilter(sql: Sql, f: Filter, r: string, type: string, probe = false, access?: RowFilter): string {
+export function compileFilter(sql: Sql, f: Filter, r: string, type: string, probe = false, access?: RowFilter, opts: CompileOptions = {}): string {
   if (f.has) {
     // Resources of has.type whose has.param refers to this one and that match the inner filter — only those
     // the asker may see, or _has would tell what is in records they cannot read.
@@ -114,8 +114,31 @@ export function compileFilter(sql: Sql, f: Filter, r: string, type: string, prob
     // :not — resources with no value matching any of the codes (including resources with no value at all).
     return `NOT EXISTS (${head} AND (${f.values.map((v) => tokenCondition(sql, s, v)).join(' OR ')})${fence})`;
   }
+  const list = opts.codeLists && f.param.type === 'token' && !f.modifier ? codeList(sql, s, f.values) : undefined;
+  if (list) return `EXISTS (${head} AND ${list}${fence})`;
   const conds = f.values.map((v) => valueCondition(sql, f, s, v));
   return `EXISTS (${head} AND (${conds.join(' OR ')})${fence})`;
+}
+
+export interface CompileOptions {
+  /**
+   * A token filter of several codes of one system (or several codes without one) as one list,
+   * `system = $1 AND code = ANY($2)`, instead of one condition per value: the same rows, and a statement
+   * that is quicker to plan (each OR-ed value is one more index path for the planner to weigh).
+   */
+  codeLists?: boolean;
+}
+
+/** The condition codeLists asks for, when every value is `system|code` of one system, or every one a bare code. */
+function codeList(sql: Sql, s: string, values: string[]): string | undefined {
+  if (values.length < 2) return undefined;
+  const parts = values.map(splitPipe);
+  const codes = parts.map((p) => p[p.length - 1]);
+  if (codes.some((c) => !c)) return undefined;
+  if (parts.every((p) => p.length === 1)) return `${s}.code = ANY(${sql.p(codes)}::text[])`;
+  const system = parts[0][0];
+  if (!system || !parts.every((p) => p.length === 2 && p[0] === system)) return undefined;
+  return `(${s}.system = ${sql.p(system)} AND ${s}.code = ANY(${sql.p(codes)}::text[]))`;
 }
 
 function cannotSearch(types: string, param: string): FhirError {
