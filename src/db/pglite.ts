@@ -123,6 +123,9 @@ export async function openPglite(dataDir: string): Promise<Database> {
     throw err;
   }
   const pg = db;
+  // Queries go through pglite-protocol.ts (one call into postgres each) under PGlite's own locks, taken the
+  // way its query() takes them (_runExclusiveTransaction, _runExclusiveQuery: declared in its typings; the
+  // version is pinned in package.json, and test/db/pglite-protocol.test.ts compares answers with query()).
   /** Names of the statements prepared in this database (see statementName). */
   const prepared = new Set<string>();
   /** One statement, in one call into postgres; the caller holds PGlite's query lock. */
@@ -144,14 +147,20 @@ export async function openPglite(dataDir: string): Promise<Database> {
       return (await pg._runExclusiveTransaction(() => pg._runExclusiveQuery(() => run(sql, params)))) as never[];
     },
     transaction(fn) {
-      return db.transaction(async () =>
-        fn({
-          async query(sql, params) {
-            await turn();
-            return (await pg._runExclusiveQuery(() => run(sql, params))) as never[];
-          },
-        }),
-      );
+      return db.transaction(async () => {
+        let open = true;
+        try {
+          return await fn({
+            async query(sql, params) {
+              if (!open) throw new Error('This transaction has ended; its queries cannot run any more.');
+              await turn();
+              return (await pg._runExclusiveQuery(() => run(sql, params))) as never[];
+            },
+          });
+        } finally {
+          open = false;
+        }
+      });
     },
     async exec(sql) {
       await db.exec(sql);
