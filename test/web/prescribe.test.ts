@@ -71,6 +71,27 @@ for (const kind of kinds()) {
       return page;
     }
 
+    test('letters typed while the form is still loading go into it, not to other shortcuts', async () => {
+      const patient = await newPatient('Typeahead');
+      const page = await c.page('physician');
+      // The prescribing form's first load is slow here (a slow connection): 700 ms.
+      await page.route(/\/app\/PrescribeForm-[^/]*\.js$/, async (route) => {
+        await new Promise((r) => setTimeout(r, 700));
+        await route.continue();
+      });
+      await openChart(page, patient);
+      // "r" opens the form; "a" and "l" would be the allergy and lab shortcuts if they were taken as keys.
+      await page.keyboard.type('ramlo');
+      await page.locator('#drug').waitFor();
+      await until('the letters typed ahead in the drug field', async () => (await page.locator('#drug').inputValue()) === 'amlo');
+      assert.equal(await panel(page).getAttribute('aria-label'), 'Prescribe');
+      await page
+        .getByRole('option', { name: /amlodipine/i })
+        .first()
+        .waitFor();
+      await page.close();
+    });
+
     test('brand name, another strength, dose and frequency: RxNorm-coded with the directions as data', async () => {
       const patient = await newPatient('Brandname');
       const page = await chart('physician', patient);

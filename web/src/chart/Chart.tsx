@@ -4,7 +4,7 @@
  * beside the chart — by their single key, from the action bar, or from the command palette — and the chart
  * reloads when one is saved. The address stays the same throughout.
  */
-import { type ComponentType, useCallback, useEffect, useState } from 'react';
+import { type ComponentType, useCallback, useEffect, useRef, useState } from 'react';
 import { type ActionProps, chartChanged, QUICK_ACTIONS, type QuickAction } from '../actions/registry.ts';
 import { ApiError } from '../api.ts';
 import { ageOf, mrnOf, nameOf } from '../fhir.ts';
@@ -42,16 +42,33 @@ export default function Chart({ patientId }: { patientId: string }) {
     return () => window.removeEventListener('hale:chart-changed', onChanged);
   }, [reload]);
 
+  // Letters typed while an action's form is still loading (its first use fetches it): kept here, not taken as
+  // shortcuts, and put into the form's first field once it shows. "r" then "amlo" at full speed finds amlodipine.
+  const typeAhead = useRef<string | null>(null);
+
   const open = useCallback(async (def: QuickAction) => {
+    typeAhead.current ??= '';
     try {
       const mod = await def.load();
       setNotice('');
       setAction({ def, Component: mod.default });
     } catch {
+      typeAhead.current = null;
       // The file is gone (Hale was updated since this page loaded) or the server is out of reach.
       setNotice(`“${def.label}” could not be loaded: Hale may have been updated, or the server is out of reach. Reload the page (drafts are kept).`);
     }
   }, []);
+
+  useEffect(() => {
+    if (!action || typeAhead.current === null) return;
+    // After the form's own effects have focused its first field.
+    const frame = requestAnimationFrame(() => {
+      const text = typeAhead.current;
+      typeAhead.current = null;
+      if (text) typeInto(document.activeElement, text);
+    });
+    return () => cancelAnimationFrame(frame);
+  }, [action]);
 
   useEffect(() => {
     const onAction = (e: Event) => {
@@ -60,6 +77,14 @@ export default function Chart({ patientId }: { patientId: string }) {
     };
     const onKey = (e: KeyboardEvent) => {
       if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || document.querySelector('[role="dialog"]')) return;
+      if (typeAhead.current !== null) {
+        // A form is on its way: its letters, not shortcuts.
+        if (e.key.length === 1) {
+          e.preventDefault();
+          typeAhead.current += e.key;
+        }
+        return;
+      }
       const def = actions.find((a) => a.key === e.key.toLowerCase());
       if (def) {
         e.preventDefault();
@@ -167,4 +192,21 @@ function BreakTheGlass({ patientId, onGranted }: { patientId: string; onGranted:
       <p role="alert">{message}</p>
     </form>
   );
+}
+
+/** Types `text` into a text field at its caret, as the user would have (React sees an input event). */
+function typeInto(el: Element | null, text: string) {
+  if (!(el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement)) return;
+  const proto = el instanceof HTMLInputElement ? HTMLInputElement.prototype : HTMLTextAreaElement.prototype;
+  const setValue = Object.getOwnPropertyDescriptor(proto, 'value')?.set;
+  let start = el.value.length;
+  let end = start;
+  try {
+    start = el.selectionStart ?? start;
+    end = el.selectionEnd ?? start;
+  } catch {
+    // Fields without a caret (type=number): append.
+  }
+  setValue?.call(el, el.value.slice(0, start) + text + el.value.slice(end));
+  el.dispatchEvent(new Event('input', { bubbles: true }));
 }
