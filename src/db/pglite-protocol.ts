@@ -4,8 +4,8 @@
  * `SELECT 1` took 0.59 ms where the simple protocol takes 0.19 (measured, 2-core machine). Here the same
  * messages go in one buffer (pipelined, as a network client sends them), parameters in text format with
  * their types left to postgres to infer from the statement — as PGlite does, which asks postgres for them
- * first. Writes repeated with the same text are prepared once per database under a name (see
- * statementName), so postgres also skips parsing and planning them.
+ * first. Writes and reads by key repeated with the same text are prepared once per database under a name
+ * (see statementName), so postgres also skips parsing and planning them.
  */
 import { type PGlite, types } from '@electric-sql/pglite';
 
