@@ -200,11 +200,12 @@ for (const kind of kinds()) {
       const page = await chart('physician', patient);
       await meds(page).getByRole('button', { name: 'Stop Amlodipine 5 MG Oral Tablet' }).click();
       await meds(page).getByRole('button', { name: 'Side effect' }).click();
+      // The list is empty now, and the confirmation stays beside it (it used to vanish with the last row).
+      await meds(page).getByText('No active medications recorded').waitFor();
       await meds(page).getByRole('status').filter({ hasText: 'Stopped: Amlodipine 5 MG Oral Tablet (Side effect)' }).waitFor();
       const mr = await api('GET', `MedicationRequest/${old.id}`);
       assert.equal(mr.status, 'stopped');
       assert.equal(mr.statusReason.text, 'Side effect');
-      await meds(page).getByText('No active medications recorded').waitFor();
       await page.context().close();
     });
 

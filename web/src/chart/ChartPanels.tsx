@@ -99,6 +99,7 @@ function Panel({
   data,
   empty,
   extra,
+  status,
   children,
 }: {
   id: PanelKey;
@@ -106,6 +107,8 @@ function Panel({
   data: ChartData;
   empty?: string;
   extra?: ReactNode;
+  /** Shown whatever the content: the outcome of an action, even one that emptied the list. */
+  status?: ReactNode;
   children?: ReactNode;
 }) {
   const failed = data.failed?.[id];
@@ -116,6 +119,7 @@ function Panel({
         {extra}
       </h2>
       {failed ? <p className="error">Not loaded: {failed}</p> : empty ? <p className="muted empty-state">{empty}</p> : children}
+      {status}
     </section>
   );
 }
@@ -164,15 +168,22 @@ function Medications({ data }: { data: ChartData }) {
   const prescriber = PRESCRIBERS.includes(account.role);
   const acts = prescriber || DRAFTERS.includes(account.role);
   return (
-    <Panel id="medications" title="Medications" data={data} empty={list.length ? undefined : 'No active medications recorded'}>
+    <Panel
+      id="medications"
+      title="Medications"
+      data={data}
+      empty={list.length ? undefined : 'No active medications recorded'}
+      status={
+        <p role="status" className={status?.error ? 'error med-status' : 'med-status'}>
+          {status?.text}
+        </p>
+      }
+    >
       <ul className="rows stacked">
         {list.map((m) => (
           <MedicationRow key={m.id} m={m} acts={acts && m.status === 'active'} prescriber={prescriber} onStatus={setStatus} />
         ))}
       </ul>
-      <p role="status" className={status?.error ? 'error med-status' : 'med-status'}>
-        {status?.text}
-      </p>
     </Panel>
   );
 }
