@@ -9,7 +9,7 @@
  */
 
 import type { Principal } from '../access/access.ts';
-import type { Database, Queryable } from '../db/database.ts';
+import { type Database, LAZY_COMMIT, type Queryable } from '../db/database.ts';
 
 export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
 
@@ -160,7 +160,7 @@ const INSERT = `INSERT INTO audit_log (recorded, action, subtype, outcome, agent
 /** Longest a committed read-audit row waits to reach the disk: the sealer's interval (server.ts). */
 export const AUDIT_FLUSH_MS = 200;
 
-const INSERT_ASYNC = `${INSERT}, (SELECT set_config('synchronous_commit', 'off', true)) AS cfg`;
+const INSERT_ASYNC = `${INSERT} WHERE ${LAZY_COMMIT}`;
 
 async function insertRows(q: Queryable, rows: AuditRow[], lazyFlush = false): Promise<void> {
   if (!rows.length) return;

@@ -94,16 +94,16 @@ interface SessionRow {
   disabled: boolean;
 }
 
-/**
- * The session a token belongs to, or undefined when no such token exists. A browser session idle past its
- * limit becomes locked (resume with a passkey); an idle bearer token stops working.
- */
 const SESSION_SQL = byKey(`SELECT s.kind, s.csrf, s.scopes, s.patient_id, s.device, s.account_id,
     s.last_seen_at + make_interval(secs => s.idle_seconds) < now() AS idle,
     s.expires_at < now() AS expired, s.locked_at IS NOT NULL AS locked, s.revoked_at IS NOT NULL AS revoked,
     a.role, a.display_name, a.fhir_ref, a.disabled
   FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1`);
 
+/**
+ * The session a token belongs to, or undefined when no such token exists. A browser session idle past its
+ * limit becomes locked (resume with a passkey); an idle bearer token stops working.
+ */
 export async function resolveToken(db: Queryable, token: string, address?: string): Promise<SessionInfo | undefined> {
   const h = hashToken(token);
   const now = Date.now();

@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { SYSTEM } from '../../src/access/access.ts';
+import { insertAudit, recordAudit } from '../../src/audit/audit.ts';
 import { pgliteSyncCount } from '../../src/db/pglite.ts';
 import { type TestDb, testDatabase } from '../helpers.ts';
 
@@ -42,5 +44,16 @@ describe('embedded PGlite syncs every commit to disk', () => {
     const idle = pgliteSyncCount();
     await t.db.query('SELECT count(*) FROM durability_probe');
     assert.equal(pgliteSyncCount(), idle);
+  });
+
+  test('the audit of reads commits lazily (no sync of its own); a write and its audit sync', async () => {
+    let before = pgliteSyncCount();
+    for (let i = 0; i < 5; i++) await recordAudit(t.db, [{ action: 'R', subtype: 'read', patients: ['lazy-probe'] }], SYSTEM);
+    assert.equal(pgliteSyncCount(), before, 'read audits waited for the disk');
+    const [{ n }] = await t.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_log WHERE 'lazy-probe' = ANY(patients)");
+    assert.equal(n, 5, 'every read audit was written');
+    before = pgliteSyncCount();
+    await t.db.transaction((tx) => insertAudit(tx, [{ action: 'C', subtype: 'create' }], SYSTEM));
+    assert.ok(pgliteSyncCount() > before, 'a write transaction with its audit resolved without an fsync');
   });
 });
