@@ -97,8 +97,9 @@ export function byKey(sql: string): string {
 
 /**
  * A condition that is always true and lets its statement's transaction commit without waiting for the WAL
- * flush (synchronous_commit off for that transaction only). For writes whose loss in a crash harms nobody:
- * a sign-in challenge (the user starts again), a session's last-seen time (it then looks idle sooner). Their
+ * flush (synchronous_commit off for that transaction only). For writes whose loss in an OS crash harms little:
+ * the audit of reads (the last fraction of a second), a sign-in challenge (the user starts again), a session's
+ * last-seen time (it then looks idle sooner). Their
  * WAL reaches the disk with the next flush — any synchronous commit after them, or the WAL writer. Only for
  * a statement that is its own transaction: inside a larger one it would make all of it lazy.
  */
