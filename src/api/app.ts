@@ -4,13 +4,13 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Access, type Principal } from '../access/access.ts';
-import { type AuditEntry, recordAudit, withAudit } from '../audit/audit.ts';
+import { type AuditEntry, auditInWrite, expectAudit, insertAudit, recordAudit, withAudit } from '../audit/audit.ts';
 import { readCookie } from '../auth/http.ts';
 import { resolveToken, SESSION_COOKIE, type SessionInfo } from '../auth/sessions.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { describeInternalError, FhirError, issue } from '../fhir/outcome.ts';
-import { type Context, type FhirRequest, route } from './fhir-router.ts';
+import { type Context, type FhirRequest, route, writesAlone } from './fhir-router.ts';
 import { registerSecurity } from './security.ts';
 
 export const FHIR_BASE = '/fhir/R4';
@@ -242,16 +242,26 @@ function actionOf(method: string): AuditEntry['action'] {
  */
 async function routeAudited(db: Database, req: FastifyRequest, fr: FhirRequest, base: Pick<Context, 'baseUrl' | 'log'>) {
   let principal = ANONYMOUS;
+  const write = isWrite(fr);
+  // Bundles are not announced: they take long, and a round of reads should not wait for them.
+  const reading = write || fr.path === '' ? undefined : expectAudit(db);
   try {
     const publicPath = fr.path === 'metadata' && fr.method === 'GET';
     if (!publicPath) principal = (await authenticate(db, req)).principal;
     const access = publicPath ? Access.system() : await Access.of(db, principal);
     const ctx: Context = { db, q: db, ...base, access, audit: [] };
-    if (isWrite(fr)) return await withAudit(ctx, principal, (c) => route(c, fr));
+    if (write && writesAlone(fr)) {
+      const inWrite = auditInWrite(principal);
+      const res = await route({ ...ctx, auditInWrite: inWrite.values }, fr);
+      await insertAudit(db, inWrite.rest(ctx.audit), principal);
+      return res;
+    }
+    if (write) return await withAudit(ctx, principal, (c) => route(c, fr));
     const res = await route(ctx, fr);
-    await recordAudit(db, ctx.audit, principal);
+    await (reading ? reading.record(ctx.audit, principal) : recordAudit(db, ctx.audit, principal));
     return res;
   } catch (err) {
+    reading?.cancel();
     if (err instanceof FhirError && (err.status === 401 || err.status === 403)) {
       await recordAudit(
         db,

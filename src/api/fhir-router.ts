@@ -19,6 +19,7 @@ import { processBundle } from '../store/bundle.ts';
 import { everything } from '../store/everything.ts';
 import { findMatches, type Hit, search } from '../store/search.ts';
 import * as store from '../store/store.ts';
+import type { AuditValues } from '../store/write.ts';
 
 export interface FhirRequest {
   method: string;
@@ -52,6 +53,23 @@ export interface Context {
   access: Access;
   /** The audit entries of this request so far; written with the action (see audit/audit.ts). */
   audit: AuditEntry[];
+  /**
+   * Set for a request that writes alone (writesAlone): turns the write's audit entry into the values of a row
+   * that goes in the write's own statement. Unset in transactions (bundles, conditional writes, patches).
+   */
+  auditInWrite?: (entry: AuditEntry) => AuditValues;
+}
+
+/**
+ * Whether a request makes a single write, with every check before it: create without If-None-Exist,
+ * update and delete by id. Such a write and its audit row need no transaction around them: they go in one
+ * statement (store/write.ts). Others — a patch checks the patched resource after writing it; conditional
+ * writes search first; bundles — run in a transaction.
+ */
+export function writesAlone(req: FhirRequest): boolean {
+  const seg = req.path.split('/').filter(Boolean);
+  if (seg.length === 1) return req.method === 'POST' && !req.ifNoneExist;
+  return seg.length === 2 && (req.method === 'PUT' || req.method === 'DELETE') && !seg[1].startsWith('$') && !seg[1].startsWith('_');
 }
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): FhirResponse => ({ status, body: JSON.stringify(body), headers });
@@ -69,8 +87,8 @@ function preferReturn(prefer?: string): 'minimal' | 'representation' | 'Operatio
   return (m?.[1] as 'minimal' | 'representation' | 'OperationOutcome') ?? 'representation';
 }
 
-function writeResponse(ctx: Context, req: FhirRequest, status: number, s: store.Stored, message: string, found = false): FhirResponse {
-  noteWrite(ctx.db, s.type, s.json, s.rid);
+/** The audit entry of a create, update or patch (or, `found`, of a conditional create that found a match). */
+function writeEntry(req: FhirRequest, status: number, s: store.Stored, found = false): AuditEntry {
   const [action, subtype] = found
     ? (['R', 'read'] as const)
     : status === 201
@@ -78,7 +96,24 @@ function writeResponse(ctx: Context, req: FhirRequest, status: number, s: store.
       : req.method === 'PATCH'
         ? (['U', 'patch'] as const)
         : (['U', 'update'] as const);
-  ctx.audit.push({ action, subtype, what: [`${s.type}/${s.id}/_history/${s.version}`], patients: patientsOf(s.type, s.id, s.json) });
+  return { action, subtype, what: [`${s.type}/${s.id}/_history/${s.version}`], patients: patientsOf(s.type, s.id, s.json) };
+}
+
+function deleteEntry(s: store.Stored, previous: store.Stored | undefined): AuditEntry {
+  const patients = previous && !previous.deleted ? patientsOf(s.type, s.id, previous.json) : [];
+  return { action: 'D', subtype: 'delete', what: [`${s.type}/${s.id}/_history/${s.version}`], patients };
+}
+
+/** For a request that writes alone: the store puts the write's audit row in the write's statement. */
+function auditOf(ctx: Context, req: FhirRequest): store.AuditOf | undefined {
+  const inWrite = ctx.auditInWrite;
+  if (!inWrite) return undefined;
+  return (s, how) => inWrite(s.deleted ? deleteEntry(s, how.previous) : writeEntry(req, how.created ? 201 : 200, s));
+}
+
+function writeResponse(ctx: Context, req: FhirRequest, status: number, s: store.Stored, message: string, found = false): FhirResponse {
+  noteWrite(ctx.db, s.type, s.json, s.rid);
+  ctx.audit.push(writeEntry(req, status, s, found));
   const headers = resourceHeaders(ctx, s);
   if (status === 200) delete headers.Location;
   const ret = preferReturn(req.prefer);
@@ -180,7 +215,7 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
       const resource = asResource(req.body);
       await assertCurrentVisible(ctx, type, id);
       access.assertWritable(type, { ...resource, id });
-      const r = await store.update(ctx.q, type, id, resource, { ifMatch: req.ifMatch });
+      const r = await store.update(ctx.q, type, id, resource, { ifMatch: req.ifMatch, audit: auditOf(ctx, req) });
       return writeResponse(ctx, req, r.status, r.stored, r.status === 201 ? 'Created.' : 'Updated.');
     }
     if (method === 'PATCH') {
@@ -193,7 +228,7 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
     if (method === 'DELETE') {
       access.assert(type, 'd');
       await assertCurrentVisible(ctx, type, id);
-      const s = await deleteOne(ctx, type, id, req.ifMatch);
+      const s = await deleteOne(ctx, type, id, req.ifMatch, auditOf(ctx, req));
       return {
         ...json(200, allOk(s ? `Deleted ${type}/${id}.` : `${type}/${id} did not exist; nothing deleted.`)),
         headers: s ? { ETag: `W/"${s.version}"` } : {},
@@ -249,7 +284,7 @@ async function createInteraction(ctx: Context, req: FhirRequest, type: string): 
   }
   ctx.access.assertWritable(type, resource);
   const { id: _ignored, ...rest } = resource;
-  const r = await store.create(ctx.q, rest as store.Resource, { id: req.assignedId });
+  const r = await store.create(ctx.q, rest as store.Resource, { id: req.assignedId, audit: auditOf(ctx, req) });
   return writeResponse(ctx, req, 201, r.stored, `Created ${type}/${r.stored.id}.`);
 }
 
@@ -278,14 +313,13 @@ async function readVisible(ctx: Context, type: string, id: string): Promise<stor
   return s;
 }
 
-async function deleteOne(ctx: Context, type: string, id: string, ifMatch?: string) {
+async function deleteOne(ctx: Context, type: string, id: string, ifMatch?: string, audit?: store.AuditOf) {
   const cur = await store.current(ctx.q, type, id);
-  const s = await store.remove(ctx.q, type, id, { ifMatch });
+  const s = await store.remove(ctx.q, type, id, { ifMatch, audit });
   if (s) {
     // What was restricted may change: the deleted version's labels and row decide (see noteWrite).
     noteWrite(ctx.db, type, cur?.json ?? '', cur?.rid);
-    const patients = cur && !cur.deleted ? patientsOf(type, id, cur.json) : [];
-    ctx.audit.push({ action: 'D', subtype: 'delete', what: [`${type}/${id}/_history/${s.version}`], patients });
+    ctx.audit.push(deleteEntry(s, cur));
   }
   return s;
 }

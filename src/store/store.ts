@@ -10,7 +10,7 @@ import { isResourceType } from '../fhir/definitions.ts';
 import { extractIndex } from '../fhir/index-values.ts';
 import { badRequest, conflict, FhirError, gone, issue, notFound, preconditionFailed } from '../fhir/outcome.ts';
 import { validateResource } from '../fhir/validate.ts';
-import { deleteResource, insertResource, updateResource } from './write.ts';
+import { type AuditValues, deleteResource, insertResource, updateResource } from './write.ts';
 
 export type Resource = Record<string, unknown> & { resourceType: string; id?: string; meta?: Record<string, unknown> };
 
@@ -137,30 +137,34 @@ function sameContent(a: string, b: Resource): boolean {
   return strip(JSON.parse(a)) === strip(b);
 }
 
+/**
+ * The audit row of a version about to be written, to go in the same statement (see write.ts). `created`:
+ * the write creates the resource; for a deletion `previous` is the version deleted. Only for a write made
+ * on its own: inside a transaction, its audit is written at the end of that transaction.
+ */
+export type AuditOf = (version: Stored, how: { created: boolean; previous?: Stored }) => AuditValues;
+
 export interface WriteResult {
   stored: Stored;
   /** 201 for a new resource, 200 for an update (or a no-op/matched conditional create). */
   status: 200 | 201;
 }
 
-export async function create(q: Queryable, resource: Resource, opts: { id?: string } = {}): Promise<WriteResult> {
+export async function create(q: Queryable, resource: Resource, opts: { id?: string; audit?: AuditOf } = {}): Promise<WriteResult> {
   assertType(resource.resourceType);
   check(resource);
   const id = opts.id ?? randomUUID();
   const lastUpdated = now();
   const prepared = prepare(resource, id, 1, lastUpdated);
+  const stored: Stored = { rid: '', type: resource.resourceType, id, version: 1, lastUpdated, deleted: false, json: prepared.json };
   try {
-    const rid = await insertResource(q, {
-      type: resource.resourceType,
-      id,
-      version: 1,
-      lastUpdated,
-      method: 'POST',
-      json: prepared.json,
-      index: extractIndex(prepared.resource),
-    });
+    const rid = await insertResource(
+      q,
+      { type: resource.resourceType, id, version: 1, lastUpdated, method: 'POST', json: prepared.json, index: extractIndex(prepared.resource) },
+      opts.audit?.(stored, { created: true }),
+    );
     if (rid === undefined) throw conflict(`${resource.resourceType}/${id} already exists.`);
-    return { status: 201, stored: { rid, type: resource.resourceType, id, version: 1, lastUpdated, deleted: false, json: prepared.json } };
+    return { status: 201, stored: { ...stored, rid } };
   } catch (err) {
     if ((err as { code?: string }).code === '23505') throw conflict(`${resource.resourceType}/${id} already exists.`);
     throw err;
@@ -171,6 +175,7 @@ export interface UpdateOptions {
   /** If-Match: the version the client last saw (W/"3" or 3). */
   ifMatch?: string;
   method?: 'PUT' | 'PATCH';
+  audit?: AuditOf;
 }
 
 /**
@@ -207,7 +212,7 @@ export async function update(q: Queryable, type: string, id: string, resource: R
     if (!cur) {
       if (expected !== undefined) throw preconditionFailed(`${type}/${id} does not exist, so it cannot be at version ${expected}.`);
       try {
-        return await create(q, resource, { id });
+        return await create(q, resource, { id, audit: opts.audit });
       } catch (err) {
         if (err instanceof FhirError && err.status === 409) continue; // created concurrently: update it instead
         throw err;
@@ -220,16 +225,15 @@ export async function update(q: Queryable, type: string, id: string, resource: R
     const version = cur.version + 1;
     const lastUpdated = now();
     const prepared = prepare(resource, id, version, lastUpdated);
-    const ok = await updateResource(q, cur.rid, cur.version, {
-      type,
-      id,
-      version,
-      lastUpdated,
-      method: opts.method ?? 'PUT',
-      json: prepared.json,
-      index: extractIndex(prepared.resource),
-    });
-    if (ok) return { status: 200, stored: { rid: cur.rid, type, id, version, lastUpdated, deleted: false, json: prepared.json } };
+    const stored: Stored = { rid: cur.rid, type, id, version, lastUpdated, deleted: false, json: prepared.json };
+    const ok = await updateResource(
+      q,
+      cur.rid,
+      cur.version,
+      { type, id, version, lastUpdated, method: opts.method ?? 'PUT', json: prepared.json, index: extractIndex(prepared.resource) },
+      opts.audit?.(stored, { created: false }),
+    );
+    if (ok) return { status: 200, stored };
     if (expected !== undefined) throw preconditionFailed(`${type}/${id} changed while you were saving it. Read it again and reapply your change.`);
   }
   throw conflict(`${type}/${id} is being changed by others right now. Try again.`);
@@ -249,7 +253,7 @@ export async function patch(q: Queryable, type: string, id: string, operations: 
       throw new FhirError(422, [issue('error', 'processing', 'A patch may not change resourceType or id.')]);
     try {
       // The patch was computed from this version: write it only over this version.
-      return await update(q, type, id, patched, { ifMatch: String(cur.version), method: 'PATCH' });
+      return await update(q, type, id, patched, { ifMatch: String(cur.version), method: 'PATCH', audit: opts.audit });
     } catch (err) {
       // Someone wrote in between: without If-Match the client asked for the patch on whatever is current.
       if (expected === undefined && err instanceof FhirError && err.status === 412) continue;
@@ -275,7 +279,7 @@ function applyJsonPatch(doc: Resource, operations: Operation[]): Resource {
 }
 
 /** Deletes type/id (soft: history kept). Deleting what is absent or already deleted succeeds (idempotent). */
-export async function remove(q: Queryable, type: string, id: string, opts: { ifMatch?: string } = {}): Promise<Stored | undefined> {
+export async function remove(q: Queryable, type: string, id: string, opts: { ifMatch?: string; audit?: AuditOf } = {}): Promise<Stored | undefined> {
   assertType(type);
   const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -285,8 +289,9 @@ export async function remove(q: Queryable, type: string, id: string, opts: { ifM
     if (expected !== undefined && cur.version !== expected) throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${expected}.`);
     const version = cur.version + 1;
     const lastUpdated = now();
-    if (await deleteResource(q, cur.rid, cur.version, { type, id, version, lastUpdated })) {
-      return { ...cur, version, lastUpdated, deleted: true, json: '' };
+    const stored: Stored = { ...cur, version, lastUpdated, deleted: true, json: '' };
+    if (await deleteResource(q, cur.rid, cur.version, { type, id, version, lastUpdated }, opts.audit?.(stored, { created: false, previous: cur }))) {
+      return stored;
     }
   }
   throw conflict(`${type}/${id} is being changed by others right now. Try again.`);

@@ -2,6 +2,10 @@
  * The SQL that writes one resource version: the current row, its history entry and all its search-index
  * rows, in one statement (one round trip, atomic on its own). Index rows go in through unnest() of arrays,
  * so the statement text is the same whatever the resource, and is prepared once.
+ *
+ * A write made on its own (not inside a larger transaction) can carry its audit row as well: the statement
+ * is then the whole transaction, write and audit together, in one round trip instead of four (BEGIN, write,
+ * audit, COMMIT). The audit row is inserted only if the version was written (FROM r).
  */
 import type { Queryable } from '../db/database.ts';
 import type { IndexRows } from '../fhir/index-values.ts';
@@ -50,6 +54,24 @@ const DELETE_SQL = `WITH r AS (
 ${INDEX_DELETES}
 SELECT rid FROM r`;
 
+/** An audit row's values, in audit_log's column order (see audit/audit.ts auditRow). */
+export type AuditValues = [recorded: string, action: string, subtype: string, outcome: string, agent: string, patients: string, content: string];
+
+/** `sql` with an audit row inserted alongside the write, its values bound from parameter `first` on. */
+function withAuditRow(sql: string, first: number): string {
+  const p = (i: number) => `$${first + i}`;
+  const cte = `, a AS (INSERT INTO audit_log (recorded, action, subtype, outcome, agent, patients, content)
+    SELECT ${p(0)}::timestamptz, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, string_to_array(${p(5)}, ' '), ${p(6)} FROM r)`;
+  const tail = '\nSELECT rid FROM r';
+  return `${sql.slice(0, sql.lastIndexOf(tail))}\n${cte}${tail}`;
+}
+
+const AUDITED = {
+  insert: withAuditRow(INSERT_SQL, 29),
+  update: withAuditRow(UPDATE_SQL, 31),
+  delete: withAuditRow(DELETE_SQL, 9),
+};
+
 export interface VersionToWrite {
   type: string;
   id: string;
@@ -89,14 +111,14 @@ function params(v: VersionToWrite): unknown[] {
  * Inserts a new resource (first version). Returns its rid, or undefined when type/id already exists — a
  * conflict that leaves an enclosing transaction usable (no unique-violation error aborts it).
  */
-export async function insertResource(q: Queryable, v: VersionToWrite): Promise<string | undefined> {
-  const rows = await q.query<{ rid: string }>(INSERT_SQL, params(v));
+export async function insertResource(q: Queryable, v: VersionToWrite, audit?: AuditValues): Promise<string | undefined> {
+  const rows = await q.query<{ rid: string }>(audit ? AUDITED.insert : INSERT_SQL, audit ? [...params(v), ...audit] : params(v));
   return rows[0]?.rid;
 }
 
 /** Writes a new version over `rid` if it still has `expectedVersion`. Returns false when someone else wrote first. */
-export async function updateResource(q: Queryable, rid: string, expectedVersion: number, v: VersionToWrite): Promise<boolean> {
-  const rows = await q.query(UPDATE_SQL, [...params(v), rid, expectedVersion]);
+export async function updateResource(q: Queryable, rid: string, expectedVersion: number, v: VersionToWrite, audit?: AuditValues): Promise<boolean> {
+  const rows = await q.query(audit ? AUDITED.update : UPDATE_SQL, [...params(v), rid, expectedVersion, ...(audit ?? [])]);
   return rows.length === 1;
 }
 
@@ -106,7 +128,9 @@ export async function deleteResource(
   rid: string,
   expectedVersion: number,
   v: Omit<VersionToWrite, 'index' | 'json' | 'method'>,
+  audit?: AuditValues,
 ): Promise<boolean> {
-  const rows = await q.query(DELETE_SQL, [v.type, v.id, v.version, v.lastUpdated, null, 'DELETE', rid, expectedVersion]);
+  const base = [v.type, v.id, v.version, v.lastUpdated, null, 'DELETE', rid, expectedVersion];
+  const rows = await q.query(audit ? AUDITED.delete : DELETE_SQL, audit ? [...base, ...audit] : base);
   return rows.length === 1;
 }

@@ -106,8 +106,31 @@ for (const kind of kinds()) {
       for (const r of rows) {
         assert.deepEqual(r.patients, [p2], r.subtype);
         assert.equal(r.agent, physicianId);
-        assert.ok(r.content.includes(`"Observation/${c.json.id}/_history/`), 'the event names the resource version');
       }
+      // Each names the version it wrote (these writes carry their audit row in the write's own statement).
+      assert.deepEqual(
+        rows.map((r) => JSON.parse(r.content).entity.map((e: { what: { reference: string } }) => e.what.reference)),
+        [1, 2, 3].map((v) => [`Patient/${p2}`, `Observation/${c.json.id}/_history/${v}`]),
+      );
+      // Deleting what is already deleted writes nothing, and is audited still.
+      const again = await fhir(s.base, 'DELETE', `Observation/${c.json.id}`, undefined, bearer(physician));
+      assert.equal(again.status, 200);
+      assert.deepEqual(
+        (await rowsSince(rows[2].seq)).map((r) => `${r.action} ${r.subtype}`),
+        ['D delete'],
+      );
+    });
+
+    test('reads arriving together share an audit round (one statement, one transaction)', async () => {
+      const m = await mark();
+      const reads = await Promise.all(Array.from({ length: 8 }, () => fhir(s.base, 'GET', `Patient/${p1}`, undefined, bearer(physician))));
+      assert.deepEqual(
+        reads.map((r) => r.status),
+        Array(8).fill(200),
+      );
+      const rows = await s.server.db.query<{ txid: string }>(`SELECT txid::text AS txid FROM audit_log WHERE seq > $1::bigint AND subtype = 'read'`, [m]);
+      assert.equal(rows.length, 8, 'one row per read');
+      assert.ok(new Set(rows.map((r) => r.txid)).size < 8, 'fewer rounds than reads');
     });
 
     test('a transaction that fails leaves neither data nor audit of its writes', async () => {
@@ -143,11 +166,18 @@ for (const kind of kinds()) {
     test('if the audit cannot be written, the action fails: no write, no data sent', async () => {
       const db = s.server.db;
       const [before] = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM resources WHERE type = 'Observation'`);
-      await db.query(`ALTER TABLE audit_log ADD CONSTRAINT test_no_audit CHECK (subtype NOT IN ('create', 'read')) NOT VALID`);
+      const [o] = await db.query<{ version: number }>(`SELECT version FROM resources WHERE type = 'Observation' AND id = $1`, [o1]);
+      await db.query(`ALTER TABLE audit_log ADD CONSTRAINT test_no_audit CHECK (subtype NOT IN ('create', 'update', 'delete', 'read')) NOT VALID`);
       try {
         const c = await fhir(s.base, 'POST', 'Observation', observation(p1), bearer(physician));
         assert.equal(c.status, 500);
         assert.equal(c.json.resourceType, 'OperationOutcome');
+        const u = await fhir(s.base, 'PUT', `Observation/${o1}`, { ...observation(p1), id: o1, status: 'amended' }, bearer(physician));
+        assert.equal(u.status, 500);
+        const d = await fhir(s.base, 'DELETE', `Observation/${o1}`, undefined, bearer(physician));
+        assert.equal(d.status, 500);
+        const [still] = await db.query<{ version: number; deleted: boolean }>(`SELECT version, deleted FROM resources WHERE type = 'Observation' AND id = $1`, [o1]);
+        assert.deepEqual(still, { version: o.version, deleted: false }, 'neither the update nor the delete was written');
         const r = await fhir(s.base, 'GET', `Observation/${o1}`, undefined, bearer(physician));
         assert.equal(r.status, 500);
         assert.doesNotMatch(r.text, /8867-4/, 'the data is not sent');
