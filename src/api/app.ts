@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Access, type Principal } from '../access/access.ts';
-import { type AuditEntry, auditInWrite, expectAudit, insertAudit, recordAudit, withAudit } from '../audit/audit.ts';
+import { type AuditEntry, auditInWrite, insertAudit, recordAudit, withAudit } from '../audit/audit.ts';
 import { readCookie } from '../auth/http.ts';
 import { resolveToken, SESSION_COOKIE, type SessionInfo } from '../auth/sessions.ts';
 import type { Config } from '../config.ts';
@@ -236,32 +236,29 @@ function actionOf(method: string): AuditEntry['action'] {
 }
 
 /**
- * Runs one FHIR request as its principal: writes in a transaction together with their audit entries;
- * reads, then their audit entries (group-committed) before the response leaves. A refusal (401, 403) is
+ * Runs one FHIR request as its principal: writes in a transaction together with their audit entries (a
+ * write made alone, in one statement with its entry); reads, then their audit entries (group-committed)
+ * before the response leaves. A refusal (401, 403) is
  * audited too, outside any transaction.
  */
 async function routeAudited(db: Database, req: FastifyRequest, fr: FhirRequest, base: Pick<Context, 'baseUrl' | 'log'>) {
   let principal = ANONYMOUS;
-  const write = isWrite(fr);
-  // Bundles are not announced: they take long, and a round of reads should not wait for them.
-  const reading = write || fr.path === '' ? undefined : expectAudit(db);
   try {
     const publicPath = fr.path === 'metadata' && fr.method === 'GET';
     if (!publicPath) principal = (await authenticate(db, req)).principal;
     const access = publicPath ? Access.system() : await Access.of(db, principal);
     const ctx: Context = { db, q: db, ...base, access, audit: [] };
-    if (write && writesAlone(fr)) {
+    if (writesAlone(fr)) {
       const inWrite = auditInWrite(principal);
       const res = await route({ ...ctx, auditInWrite: inWrite.values }, fr);
       await insertAudit(db, inWrite.rest(ctx.audit), principal);
       return res;
     }
-    if (write) return await withAudit(ctx, principal, (c) => route(c, fr));
+    if (isWrite(fr)) return await withAudit(ctx, principal, (c) => route(c, fr));
     const res = await route(ctx, fr);
-    await (reading ? reading.record(ctx.audit, principal) : recordAudit(db, ctx.audit, principal));
+    await recordAudit(db, ctx.audit, principal);
     return res;
   } catch (err) {
-    reading?.cancel();
     if (err instanceof FhirError && (err.status === 401 || err.status === 403)) {
       await recordAudit(
         db,
