@@ -176,7 +176,9 @@ for (const kind of kinds()) {
         assert.equal(u.status, 500);
         const d = await fhir(s.base, 'DELETE', `Observation/${o1}`, undefined, bearer(physician));
         assert.equal(d.status, 500);
-        const [still] = await db.query<{ version: number; deleted: boolean }>(`SELECT version, deleted FROM resources WHERE type = 'Observation' AND id = $1`, [o1]);
+        const [still] = await db.query<{ version: number; deleted: boolean }>(`SELECT version, deleted FROM resources WHERE type = 'Observation' AND id = $1`, [
+          o1,
+        ]);
         assert.deepEqual(still, { version: o.version, deleted: false }, 'neither the update nor the delete was written');
         const r = await fhir(s.base, 'GET', `Observation/${o1}`, undefined, bearer(physician));
         assert.equal(r.status, 500);
