@@ -238,8 +238,7 @@ function actionOf(method: string): AuditEntry['action'] {
 /**
  * Runs one FHIR request as its principal: writes in a transaction together with their audit entries (a
  * write made alone, in one statement with its entry); reads, then their audit entries (group-committed)
- * before the response leaves. A refusal (401, 403) is
- * audited too, outside any transaction.
+ * before the response leaves. A refusal (401, 403) is audited too, outside any transaction.
  */
 async function routeAudited(db: Database, req: FastifyRequest, fr: FhirRequest, base: Pick<Context, 'baseUrl' | 'log'>) {
   let principal = ANONYMOUS;

@@ -253,7 +253,7 @@ export async function patch(q: Queryable, type: string, id: string, operations: 
       throw new FhirError(422, [issue('error', 'processing', 'A patch may not change resourceType or id.')]);
     try {
       // The patch was computed from this version: write it only over this version.
-      return await update(q, type, id, patched, { ifMatch: String(cur.version), method: 'PATCH', audit: opts.audit });
+      return await update(q, type, id, patched, { ifMatch: String(cur.version), method: 'PATCH' });
     } catch (err) {
       // Someone wrote in between: without If-Match the client asked for the patch on whatever is current.
       if (expected === undefined && err instanceof FhirError && err.status === 412) continue;
