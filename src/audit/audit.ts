@@ -157,11 +157,16 @@ function toRows(entries: AuditEntry[], who: Principal): AuditRow[] {
  * and ids). Array parameters cost more: the driver escapes every element, a whole AuditEvent per row.
  */
 const SEP = '\u0001';
+/** An audit row's fields in audit_log's column order (INSERT, and AuditValues for a row in a write's statement). */
+const COLUMNS = ['recorded', 'action', 'subtype', 'outcome', 'agent', 'patients', 'content'] as const;
 // Each value follows a separator, so that an empty value still counts (the first, empty element is dropped).
 const column = (i: number) => `(string_to_array($${i}, E'\\x01'))[2:]`;
 const INSERT = `INSERT INTO audit_log (recorded, action, subtype, outcome, agent, patients, content)
   SELECT u.r::timestamptz, u.a, u.s, u.o, u.g, string_to_array(u.p, ' '), u.c
   FROM unnest(${[1, 2, 3, 4, 5, 6, 7].map(column).join(', ')}) AS u(r, a, s, o, g, p, c)`;
+
+/** Longest a committed read-audit row waits to reach the disk: the sealer's interval (server.ts). */
+export const AUDIT_FLUSH_MS = 200;
 
 /**
  * The same, committed without waiting for its WAL flush (synchronous_commit off for this transaction only):
@@ -169,9 +174,6 @@ const INSERT = `INSERT INTO audit_log (recorded, action, subtype, outcome, agent
  * answered; it reaches the disk with the next flush — PostgreSQL's WAL writer, or the sealer's synchronous
  * commit, within AUDIT_FLUSH_MS.
  */
-/** Longest a committed read-audit row waits to reach the disk: the sealer's interval (server.ts). */
-export const AUDIT_FLUSH_MS = 200;
-
 const INSERT_ASYNC = `${INSERT} WHERE ${LAZY_COMMIT}`;
 
 function joined(rows: AuditRow[], field: keyof AuditRow): string {
@@ -186,10 +188,9 @@ function joined(rows: AuditRow[], field: keyof AuditRow): string {
 
 async function insertRows(q: Queryable, rows: AuditRow[], lazyFlush = false): Promise<void> {
   if (!rows.length) return;
-  const fields = ['recorded', 'action', 'subtype', 'outcome', 'agent', 'patients', 'content'] as const;
   await q.query(
     lazyFlush ? INSERT_ASYNC : INSERT,
-    fields.map((f) => joined(rows, f)),
+    COLUMNS.map((f) => joined(rows, f)),
   );
 }
 
@@ -272,8 +273,8 @@ export function auditInWrite(who: Principal) {
   return {
     values(e: AuditEntry): AuditValues {
       written.add(key(e));
-      const [r] = toRows([e], who);
-      return [r.recorded, r.action, r.subtype, r.outcome, r.agent, r.patients, r.content];
+      const [row] = toRows([e], who);
+      return COLUMNS.map((f) => row[f]) as AuditValues;
     },
     rest: (entries: AuditEntry[]) => entries.filter((e) => !written.has(key(e))),
   };
