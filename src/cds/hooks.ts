@@ -288,7 +288,7 @@ async function findings(ctx: Context, resources: Resource[], svc: HaleService, c
   return out;
 }
 
-/** Hale's cards for a call over the patient's chart (read with readChart). Cards are remembered; order-sign counts them. */
+/** Hale's cards for a call over the patient's chart (read with readChart). Cards are remembered and counted (countShown). */
 export async function haleCards(ctx: Context, resources: Resource[], svc: HaleService, call: HookCall, memory: CardMemory): Promise<Card[]> {
   const found = await findings(ctx, resources, svc, call);
   found.sort((a, b) => RANK[a.f.severity] - RANK[b.f.severity]);
@@ -308,11 +308,10 @@ export async function haleCards(ctx: Context, resources: Resource[], svc: HaleSe
     });
     return card;
   });
-  if (svc.hook === 'order-sign')
-    countShown(
-      ctx.db,
-      found.map((x) => x.f.rule),
-    );
+  countShown(
+    ctx.db,
+    cards.map((c, i) => ({ rule: found[i].f.rule, account: who.accountId, patient: call.patientId, summary: c.summary })),
+  );
   return cards;
 }
 

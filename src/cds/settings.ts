@@ -2,7 +2,7 @@
  * A site's tuning of the decision-support rules, and how often each rule fires and is overridden.
  * - Settings (cds_rule_settings): read into a Map the checks take, cached for a few seconds (other app nodes
  *   see a change within SETTINGS_TTL_MS; this node at once: a PUT drops the cache).
- * - Counts: cards shown at order-sign and accepted are counted in memory and added to cds_rule_counts every
+ * - Counts: cards shown (once per clinician, patient and card an hour; see countShown) and accepted are counted in memory and added to cds_rule_counts every
  *   FLUSH_MS and at shutdown. A write per check would put a database round trip (and, on PGlite, a WAL write
  *   behind the single connection) on every order; a crash loses at most a few seconds of counts, which are
  *   statistics for tuning, not records. Overrides are counted from cds_overrides, which is exact.
@@ -80,10 +80,38 @@ function pendingOf(db: Database): Pending {
 
 const bump = (m: Map<string, number>, rule: string) => m.set(rule, (m.get(rule) ?? 0) + 1);
 
-/** Counts the cards of `rules` shown at order-sign (one each). */
-export function countShown(db: Database, rulesShown: string[]) {
+/** How long one showing of a card counts: the same card again within it is the same decision. */
+const SHOWN_WINDOW_MS = 3600_000;
+const SHOWN_MAX = 100_000;
+const lastShown = new WeakMap<Database, Map<string, number>>();
+
+/**
+ * Counts cards shown, once per decision: a card is counted the first time a clinician sees it for a patient
+ * (same rule, same summary) within SHOWN_WINDOW_MS, whichever hook showed it. The order form shows a card at
+ * order-select after each change to the order and again at order-sign; counting each showing would make a
+ * rule look quieter than it is, and counting at signing only missed the cards overridden at selection for an
+ * order never signed (an override rate above 100 %).
+ */
+export function countShown(db: Database, cards: { rule: string; account: string; patient: string; summary: string }[]) {
+  let seen = lastShown.get(db);
+  if (!seen) {
+    seen = new Map();
+    lastShown.set(db, seen);
+  }
+  const now = Date.now();
   const p = pendingOf(db);
-  for (const r of rulesShown) bump(p.shown, r);
+  for (const c of cards) {
+    const key = `${c.account}\u0001${c.patient}\u0001${c.rule}\u0001${c.summary}`;
+    const at = seen.get(key);
+    if (at !== undefined && now - at < SHOWN_WINDOW_MS) continue;
+    seen.delete(key); // re-inserted last: the map stays in order of first showing, oldest first
+    seen.set(key, now);
+    bump(p.shown, c.rule);
+  }
+  for (const [k, at] of seen) {
+    if (seen.size <= SHOWN_MAX && now - at < SHOWN_WINDOW_MS) break;
+    seen.delete(k);
+  }
 }
 
 /** Counts a card of `rule` accepted (CDS Hooks feedback, outcome accepted). */

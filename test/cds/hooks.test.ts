@@ -213,25 +213,39 @@ for (const kind of kinds()) {
       assert.equal(audited.length, 3, 'each change is audited');
     });
 
-    test('order-sign counts the cards shown per rule (in memory, then flushed to cds_rule_counts); order-select does not', async () => {
+    test('a card counts as shown once per decision (order-select and order-sign of one order: once), then flushed to cds_rule_counts', async () => {
       if (!interactionRule) interactionRule = warfarinCard((await select(p)).json.cards).extension.hale.rule;
       const shown = async () => (await call(s.base, 'GET', '/api/cds/rules', physician)).json.find((x: any) => x.id === interactionRule).shown;
+      const q = await create(s.base, patient('Counted', 'Cora'));
+      await create(s.base, medication(q, 'warfarin'));
       const before = await shown();
-      await select(p);
-      assert.equal(await shown(), before);
-      const r = await call(s.base, 'POST', '/api/cds/order-sign', physician, { patientId: p, draftOrders: [ibuprofen(p)] });
+      assert.ok(warfarinCard((await select(q)).json.cards));
+      assert.equal(await shown(), before + 1, 'shown at order-select');
+      await select(q); // the form checks again after each change to the order
+      const r = await call(s.base, 'POST', '/api/cds/order-sign', physician, { patientId: q, draftOrders: [ibuprofen(q)] });
       assert.equal(r.status, 200);
       assert.equal(warfarinCard(r.json.cards).extension.hale.service, 'hale-medication-sign');
-      assert.equal(await shown(), before + 1);
+      assert.equal(await shown(), before + 1, 'the same card for the same order: one decision');
+      // Overrides counted against it can no longer outnumber it: an override at order-select of an order never
+      // signed has its showing counted.
+      const q2 = await create(s.base, patient('Counted', 'Cyril'));
+      await create(s.base, medication(q2, 'warfarin'));
+      await select(q2);
+      assert.equal(await shown(), before + 2, 'another patient: another decision');
       await flushCounts(s.server.db);
       const [row] = await s.server.db.query<{ shown: string }>('SELECT shown::text AS shown FROM cds_rule_counts WHERE rule = $1', [interactionRule]);
-      assert.equal(Number(row.shown), before + 1);
-      assert.equal(await shown(), before + 1, 'not counted twice after the flush');
+      assert.equal(Number(row.shown), before + 2);
+      assert.equal(await shown(), before + 2, 'not counted twice after the flush');
     });
 
     test('the count flusher writes what is pending when it stops (shutdown)', async () => {
       const stop = startCountFlusher(s.server.db, (err) => assert.fail(String(err)));
-      countShown(s.server.db, ['test:flush', 'test:flush']);
+      const card = { rule: 'test:flush', account: 'a', summary: 'Test card' };
+      countShown(s.server.db, [
+        { ...card, patient: 'p1' },
+        { ...card, patient: 'p2' },
+        { ...card, patient: 'p1' },
+      ]);
       await stop();
       const [row] = await s.server.db.query<{ shown: string }>(`SELECT shown::text AS shown FROM cds_rule_counts WHERE rule = 'test:flush'`);
       assert.equal(row?.shown, '2');

@@ -1,6 +1,6 @@
 /**
  * Decision support for administrators (/admin/cds): every rule Hale's checks and suggestions can fire, with
- * how often its card was shown at signing and overridden — sorted by override rate, so the noisy rules stand
+ * how often its card was shown (once per decision) and overridden — sorted by override rate, so the noisy rules stand
  * out — and, per rule, on/off and the site's severity (PUT /api/cds/rules/{id}, audited). Below, the external
  * CDS Hooks services Hale calls: register one by its discovery URL, or remove it.
  */
