@@ -56,9 +56,10 @@ export function leavesDeadRows(sql: string): boolean {
  * generic plan after five runs: every row it touches is found by key, so that plan is as good as a
  * custom one (insert 1.0 → 0.6 ms measured).
  *
- * Other reads stay unnamed, planned for their values each time: a search's best plan depends on them, and a
- * generic plan for Observation?subject=…&code=…&date=… scans every Observation with the code (17 ms
- * instead of 2 ms, measured). Names are capped, since each connection keeps its prepared statements
+ * Other reads stay unnamed, planned for their values each time, unless marked byKey: a search's best plan
+ * usually depends on them (a generic plan that let the code drive Observation?subject=…&code=…&date=…
+ * scanned every Observation with the code: 17 ms instead of 2 ms, measured). Searches driven by a key alone
+ * are marked (store/search.ts planIsValueFree). Names are capped, since each connection keeps its prepared statements
  * until it closes; texts beyond the cap run unnamed.
  */
 const MAX_NAMED = 512;

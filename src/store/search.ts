@@ -3,7 +3,7 @@
  * one for the total when asked, and one per _include/_revinclude level.
  */
 import { createHash } from 'node:crypto';
-import type { Queryable } from '../db/database.ts';
+import { byKey, type Queryable } from '../db/database.ts';
 import { resourceTypes } from '../fhir/definitions.ts';
 import { badRequest } from '../fhir/outcome.ts';
 import { type IncludeSpec, parseSearch, type SearchRequest } from '../fhir/search-parser.ts';
@@ -89,6 +89,22 @@ function driverCount(best: number): number {
   return best <= 1 ? 1 : 2;
 }
 
+/**
+ * Whether a search's plan does not depend on its values, so that it may be prepared once per connection and
+ * reused (as reads by key are, database.ts byKey): its one driving filter finds rows by key — an id, a
+ * reference, or an identifier searched alone — and every other filter is a per-row probe. The plan made
+ * without the values is then the one made with them (the bench's Observation search by subject, code and
+ * dates: planning 0.4 ms of 0.6; 1.2 → 0.6 ms a query prepared, measured). Not for string, date or code
+ * drivers: a prefix match needs its value to use an index, and a code can match a few rows or most of them.
+ */
+function planIsValueFree(req: SearchRequest): boolean {
+  const ranked = [...req.filters].sort((a, b) => driverRank(a) - driverRank(b));
+  const best = ranked[0];
+  if (!best) return false;
+  const rank = driverRank(best);
+  return rank <= 1 || (rank === 2 && ranked.length === 1 && best.param.code === 'identifier');
+}
+
 function whereClause(sql: Sql, req: SearchRequest, r: string, access?: RowFilter): string {
   const conds = [`${r}.type = ${sql.p(req.type)}`, `NOT ${r}.deleted`];
   const limit = access?.rows(sql, req.type, r);
@@ -139,7 +155,7 @@ export async function search(q: Queryable, req: SearchRequest, access?: RowFilte
       SELECT r.rid, r.type, r.id, r.content, ${cols} FROM resources r WHERE ${where} OFFSET 0) x
       ${after} ORDER BY ${order}, x.rid LIMIT ${limit}`;
   }
-  const rows = await q.query<Record<string, string>>(text, sql.params);
+  const rows = await q.query<Record<string, string>>(planIsValueFree(req) ? byKey(text) : text, sql.params);
   const page = rows.slice(0, req.count);
   result.matches = page.map((r) => ({ rid: r.rid, type: r.type, id: r.id, json: r.content }));
   if (rows.length > req.count) {

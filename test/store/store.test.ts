@@ -3,7 +3,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { statementName } from '../../src/db/database.ts';
 import { extractIndex } from '../../src/fhir/index-values.ts';
+import { parseSearch } from '../../src/fhir/search-parser.ts';
+import { search } from '../../src/store/search.ts';
 import * as store from '../../src/store/store.ts';
 import { kinds, type TestDb, testDatabase } from '../helpers.ts';
 
@@ -74,6 +77,60 @@ for (const kind of kinds()) {
       assert.equal(afterCount[0].n, before[0].n);
       const idx = await t.db.query('SELECT 1 FROM sp_token WHERE param = $1 AND code = $2', ['gender', 'female']);
       assert.equal(idx.length, 0);
+    });
+
+    test('searches driven by a key are prepared and stay right with a reused plan; others are planned for their values', async () => {
+      const subjects = ['prep-a', 'prep-b'];
+      for (const [n, id] of subjects.entries()) {
+        await store.create(t.db, { resourceType: 'Patient', name: [{ family: `Prepwell${n}` }], identifier: [{ system: 'urn:prep', value: id }] }, { id });
+        for (let k = 0; k < 3 + n; k++)
+          await store.create(t.db, {
+            resourceType: 'Observation',
+            status: 'final',
+            code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+            subject: { reference: `Patient/${id}` },
+            effectiveDateTime: `202${k}-05-0${n + 1}`,
+          });
+      }
+      const texts = new Map<string, { sql: string; params: unknown[] }>();
+      const spy = {
+        query: (sql: string, params: unknown[] = []) => {
+          texts.set(sql, { sql, params });
+          return t.db.query(sql, params);
+        },
+      } as typeof t.db;
+      // More runs than PostgreSQL's five custom plans, so later ones use the generic plan.
+      for (let round = 0; round < 8; round++) {
+        for (const [n, id] of subjects.entries()) {
+          const q: [string, string][] = [
+            ['subject', `Patient/${id}`],
+            ['code', 'http://loinc.org|8867-4'],
+            ['date', 'ge2019-01-01'],
+            ['_sort', '-date'],
+          ];
+          const r = await search(spy, parseSearch('Observation', q));
+          const dates = r.matches.map((m) => JSON.parse(m.json).effectiveDateTime);
+          assert.deepEqual(
+            dates,
+            Array.from({ length: 3 + n }, (_, k) => `202${2 + n - k}-05-0${n + 1}`),
+            `${id}, round ${round}`,
+          );
+          const byId = await search(spy, parseSearch('Patient', [['identifier', `urn:prep|${id}`]]));
+          assert.deepEqual(
+            byId.matches.map((m) => m.id),
+            [id],
+          );
+          const byName = await search(spy, parseSearch('Patient', [['name', `prepwell${n}`]]));
+          assert.deepEqual(
+            byName.matches.map((m) => m.id),
+            [id],
+          );
+        }
+      }
+      const named = [...texts.values()].filter((x) => statementName(x.sql, x.params)).map((x) => x.sql);
+      assert.equal(named.length, 2, 'the Observation search (by subject) and the identifier search');
+      assert.ok(named.some((sql) => sql.includes('sp_reference')) && named.some((sql) => sql.includes('sp_token') && !sql.includes('sp_reference')));
+      assert.ok(![...texts.keys()].some((sql) => sql.includes('sp_string') && statementName(sql, [1])), 'a name prefix search is never prepared');
     });
   });
 }
