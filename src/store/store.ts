@@ -326,11 +326,15 @@ export async function history(q: Queryable, h: HistoryQuery): Promise<HistoryEnt
   if (h.id) where.push(`id = ${p(h.id)}`);
   if (h.since) where.push(`last_updated >= ${p(h.since)}::timestamptz`);
   if (h.before) where.push(`(last_updated, hid) < (${p(h.before.lastUpdated)}::timestamptz, ${p(h.before.hid)}::bigint)`);
-  const rows = await q.query<Row & { method: string; hid: string }>(
-    `SELECT hid, rid, type, id, version, last_updated, method = 'DELETE' AS deleted, content, method
-     FROM resource_history ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-     ORDER BY last_updated DESC, hid DESC LIMIT ${p(h.count + 1)}`,
-    params,
-  );
+  const cols = `hid, rid, type, id, version, last_updated, method = 'DELETE' AS deleted, content, method`;
+  const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
+  const order = `ORDER BY last_updated DESC, hid DESC LIMIT ${p(h.count + 1)}`;
+  // One resource's history: its versions are fetched by key first (the fence, OFFSET 0, keeps the planner from
+  // walking the last_updated index instead), so the plan does not depend on the values and is prepared.
+  const text =
+    h.type && h.id
+      ? byKey(`SELECT * FROM (SELECT ${cols} FROM resource_history ${cond} OFFSET 0) h ${order}`)
+      : `SELECT ${cols} FROM resource_history ${cond} ${order}`;
+  const rows = await q.query<Row & { method: string; hid: string }>(text, params);
   return rows.map((r) => ({ ...toStored(r), method: r.method, hid: r.hid }));
 }
