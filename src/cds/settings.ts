@@ -2,8 +2,8 @@
  * A site's tuning of the decision-support rules, and how often each rule fires and is overridden.
  * - Settings (cds_rule_settings): read into a Map the checks take, cached for a few seconds (other app nodes
  *   see a change within SETTINGS_TTL_MS; this node at once: a PUT drops the cache).
- * - Counts: cards shown (once per clinician, patient and card an hour; see countShown) and accepted are counted in memory and added to cds_rule_counts every
- *   FLUSH_MS and at shutdown. A write per check would put a database round trip (and, on PGlite, a WAL write
+ * - Counts: cards shown (once per clinician, patient and card an hour; see countShown) and accepted are
+ *   counted in memory and added to cds_rule_counts every FLUSH_MS and at shutdown. A write per check would put a database round trip (and, on PGlite, a WAL write
  *   behind the single connection) on every order; a crash loses at most a few seconds of counts, which are
  *   statistics for tuning, not records. Overrides are counted from cds_overrides, which is exact.
  */

@@ -59,10 +59,12 @@ export function leavesDeadRows(sql: string): boolean {
  * Other reads stay unnamed, planned for their values each time, unless marked byKey: a search's best plan
  * usually depends on them (a generic plan that let the code drive Observation?subject=…&code=…&date=…
  * scanned every Observation with the code: 17 ms instead of 2 ms, measured). Searches driven by a key alone
- * are marked (store/search.ts planIsValueFree). Names are capped, since each connection keeps its prepared statements
- * until it closes; texts beyond the cap run unnamed.
+ * are marked (store/search.ts planIsValueFree). Names are capped, since each connection keeps its prepared
+ * statements (and their plans) until it closes; texts beyond the cap run unnamed. Reads get at most MAX_KEYED
+ * of the names, so that the many shapes a search can take never crowd out the few write statements.
  */
 const MAX_NAMED = 512;
+const MAX_KEYED = 128;
 const MAX_SEEN = 4096;
 const named = new Map<string, string>();
 const seen = new Set<string>();
@@ -92,7 +94,7 @@ const keyed = new Set<string>();
  * resource by id on PGlite: 0.56–0.97 ms unnamed, 0.17–0.42 prepared, measured.)
  */
 export function byKey(sql: string): string {
-  if (keyed.size < MAX_NAMED) keyed.add(sql);
+  if (keyed.size < MAX_KEYED) keyed.add(sql);
   return sql;
 }
 
