@@ -213,9 +213,9 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
     if (method === 'PUT') {
       access.assert(type, 'u');
       const resource = asResource(req.body);
-      await assertCurrentVisible(ctx, type, id);
+      const cur = await assertCurrentVisible(ctx, type, id);
       access.assertWritable(type, { ...resource, id });
-      const r = await store.update(ctx.q, type, id, resource, { ifMatch: req.ifMatch, audit: auditOf(ctx, req) });
+      const r = await store.update(ctx.q, type, id, resource, { ifMatch: req.ifMatch, audit: auditOf(ctx, req), current: cur });
       return writeResponse(ctx, req, r.status, r.stored, r.status === 201 ? 'Created.' : 'Updated.');
     }
     if (method === 'PATCH') {
@@ -227,8 +227,8 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
     }
     if (method === 'DELETE') {
       access.assert(type, 'd');
-      await assertCurrentVisible(ctx, type, id);
-      const s = await deleteOne(ctx, type, id, req.ifMatch, auditOf(ctx, req));
+      const cur = await assertCurrentVisible(ctx, type, id);
+      const s = await deleteOne(ctx, type, id, req.ifMatch, auditOf(ctx, req), cur);
       return {
         ...json(200, allOk(s ? `Deleted ${type}/${id}.` : `${type}/${id} did not exist; nothing deleted.`)),
         headers: s ? { ETag: `W/"${s.version}"` } : {},
@@ -291,16 +291,18 @@ async function createInteraction(ctx: Context, req: FhirRequest, type: string): 
 /**
  * Before changing, deleting or reading the history of a resource: the principal must be able to see its
  * current version or, once deleted, its last live one (a deletion does not open a resource to everyone).
+ * Returns the current row it read (null: none), for the write to start from; undefined when it read nothing.
  */
-async function assertCurrentVisible(ctx: Context, type: string, id: string) {
-  if (!ctx.access.limited) return;
+async function assertCurrentVisible(ctx: Context, type: string, id: string): Promise<store.Stored | null | undefined> {
+  if (!ctx.access.limited) return undefined;
   const cur = await store.current(ctx.q, type, id);
-  if (!cur) return;
-  if (!cur.deleted) return ctx.access.assertVisible(type, id, cur.json, cur.rid);
-  if (cur.version > 1) {
+  if (!cur) return null;
+  if (!cur.deleted) ctx.access.assertVisible(type, id, cur.json, cur.rid);
+  else if (cur.version > 1) {
     const last = await store.vread(ctx.q, type, id, String(cur.version - 1)).catch(() => undefined);
     if (last) ctx.access.assertVisible(type, id, last.json, last.rid);
   }
+  return cur;
 }
 
 /** A read that tells "deleted" (410) only to a principal who could see the resource before. */
@@ -313,9 +315,9 @@ async function readVisible(ctx: Context, type: string, id: string): Promise<stor
   return s;
 }
 
-async function deleteOne(ctx: Context, type: string, id: string, ifMatch?: string, audit?: store.AuditOf) {
-  const cur = await store.current(ctx.q, type, id);
-  const s = await store.remove(ctx.q, type, id, { ifMatch, audit });
+async function deleteOne(ctx: Context, type: string, id: string, ifMatch?: string, audit?: store.AuditOf, known?: store.Stored | null) {
+  const cur = known === undefined ? await store.current(ctx.q, type, id) : (known ?? undefined);
+  const s = await store.remove(ctx.q, type, id, { ifMatch, audit, current: cur ?? null });
   if (s) {
     // What was restricted may change: the deleted version's labels and row decide (see noteWrite).
     noteWrite(ctx.db, type, cur?.json ?? '', cur?.rid);

@@ -176,6 +176,8 @@ export interface UpdateOptions {
   ifMatch?: string;
   method?: 'PUT' | 'PATCH';
   audit?: AuditOf;
+  /** The current row as the caller just read it (null: none), to start from instead of reading it again. */
+  current?: Stored | null;
 }
 
 /**
@@ -185,6 +187,16 @@ export interface UpdateOptions {
 const MAX_ATTEMPTS = 50;
 function backoff(attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 10)));
+}
+
+/**
+ * The current row a write starts from: on the first attempt the one the caller read (if it did), else read
+ * now. The write itself checks the version it starts from, so a row read a moment earlier is safe: if someone
+ * wrote in between, the write fails and the next attempt reads again.
+ */
+async function startFrom(q: Queryable, type: string, id: string, attempt: number, known: Stored | null | undefined): Promise<Stored | undefined> {
+  if (attempt === 0 && known !== undefined) return known ?? undefined;
+  return current(q, type, id);
 }
 
 export function parseETag(tag: string): number {
@@ -208,7 +220,7 @@ export async function update(q: Queryable, type: string, id: string, resource: R
   const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt) await backoff(attempt);
-    const cur = await current(q, type, id);
+    const cur = await startFrom(q, type, id, attempt, opts.current);
     if (!cur) {
       if (expected !== undefined) throw preconditionFailed(`${type}/${id} does not exist, so it cannot be at version ${expected}.`);
       try {
@@ -279,12 +291,17 @@ function applyJsonPatch(doc: Resource, operations: Operation[]): Resource {
 }
 
 /** Deletes type/id (soft: history kept). Deleting what is absent or already deleted succeeds (idempotent). */
-export async function remove(q: Queryable, type: string, id: string, opts: { ifMatch?: string; audit?: AuditOf } = {}): Promise<Stored | undefined> {
+export async function remove(
+  q: Queryable,
+  type: string,
+  id: string,
+  opts: { ifMatch?: string; audit?: AuditOf; current?: Stored | null } = {},
+): Promise<Stored | undefined> {
   assertType(type);
   const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt) await backoff(attempt);
-    const cur = await current(q, type, id);
+    const cur = await startFrom(q, type, id, attempt, opts.current);
     if (!cur || cur.deleted) return cur;
     if (expected !== undefined && cur.version !== expected) throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${expected}.`);
     const version = cur.version + 1;

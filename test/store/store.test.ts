@@ -132,5 +132,46 @@ for (const kind of kinds()) {
       assert.ok(named.some((sql) => sql.includes('sp_reference')) && named.some((sql) => sql.includes('sp_token') && !sql.includes('sp_reference')));
       assert.ok(![...texts.keys()].some((sql) => sql.includes('sp_string') && statementName(sql, [1])), 'a name prefix search is never prepared');
     });
+
+    test('a write may start from the current row its caller read: one statement, and a stale row is read again, never written over', async () => {
+      await store.create(t.db, { resourceType: 'Patient', gender: 'female' }, { id: 'start-1' });
+      const statements: string[] = [];
+      const spy = {
+        query: (sql: string, params?: unknown[]) => {
+          statements.push(sql);
+          return t.db.query(sql, params);
+        },
+      } as typeof t.db;
+      const fresh = await store.current(t.db, 'Patient', 'start-1');
+      const v2 = await store.update(spy, 'Patient', 'start-1', { resourceType: 'Patient', gender: 'male' }, { current: fresh ?? null });
+      assert.equal(v2.stored.version, 2);
+      assert.equal(statements.length, 1, 'the write alone');
+
+      // `fresh` is now stale (version 1): the write over it fails, the store reads again and writes version 3.
+      statements.length = 0;
+      const v3 = await store.update(spy, 'Patient', 'start-1', { resourceType: 'Patient', gender: 'other' }, { current: fresh ?? null });
+      assert.equal(v3.stored.version, 3);
+      assert.equal(statements.length, 3, 'the failed write, a read, the write');
+      assert.equal(JSON.parse((await store.read(t.db, 'Patient', 'start-1')).json).gender, 'other');
+      const history = await store.history(t.db, { type: 'Patient', id: 'start-1', count: 10 });
+      assert.deepEqual(
+        history.map((h) => [h.version, JSON.parse(h.json).gender]),
+        [
+          [3, 'other'],
+          [2, 'male'],
+          [1, 'female'],
+        ],
+        'no version lost',
+      );
+
+      statements.length = 0;
+      const gone = await store.remove(spy, 'Patient', 'start-1', { current: await store.current(t.db, 'Patient', 'start-1') });
+      assert.equal(gone?.version, 4);
+      assert.equal(statements.length, 1);
+      statements.length = 0;
+      const created = await store.update(spy, 'Patient', 'start-2', { resourceType: 'Patient' }, { current: null });
+      assert.equal(created.status, 201);
+      assert.equal(statements.length, 1, 'known absent: created without looking');
+    });
   });
 }
