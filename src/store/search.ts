@@ -91,18 +91,26 @@ function driverCount(best: number): number {
 
 /**
  * Whether a search's plan does not depend on its values, so that it may be prepared once per connection and
- * reused (as reads by key are, database.ts byKey): its one driving filter finds rows by key — an id, a
- * reference, or an identifier searched alone — and every other filter is a per-row probe. The plan made
- * without the values is then the one made with them (the bench's Observation search by subject, code and
- * dates: planning 0.4 ms of 0.6; 1.2 → 0.6 ms a query prepared, measured). Not for string, date or code
- * drivers: a prefix match needs its value to use an index, and a code can match a few rows or most of them.
+ * reused (as reads by key are, database.ts byKey): its one driving filter finds rows by key and every other
+ * filter is a per-row probe. The plan made without the values is then the one made with them (the bench's
+ * Observation search by subject, code and dates: planning 0.4 ms of 0.6; 1.2 → 0.6 ms a query prepared,
+ * measured). Which keys:
+ * - an `_id`, or an identifier searched alone: a value matches one row or a few;
+ * - a reference, when the search is sorted: every match must then be found and sorted, whatever the plan.
+ *   Unsorted (newest rows first by rid), a reference that most rows share (every Encounter's
+ *   service-provider) is best found by walking the rows in order and stopping at the page's end, a plan that
+ *   only the value tells the planner to make.
+ * Never a string, date or code driver: a prefix match needs its value to use an index, and a code can match
+ * a few rows or most of them.
  */
 function planIsValueFree(req: SearchRequest): boolean {
   const ranked = [...req.filters].sort((a, b) => driverRank(a) - driverRank(b));
   const best = ranked[0];
   if (!best) return false;
   const rank = driverRank(best);
-  return rank <= 1 || (rank === 2 && ranked.length === 1 && best.param.code === 'identifier');
+  if (rank === 0) return true;
+  if (rank === 1) return req.sort.length > 0;
+  return rank === 2 && ranked.length === 1 && best.param.code === 'identifier';
 }
 
 function whereClause(sql: Sql, req: SearchRequest, r: string, access?: RowFilter): string {

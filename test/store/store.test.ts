@@ -125,12 +125,16 @@ for (const kind of kinds()) {
             byName.matches.map((m) => m.id),
             [id],
           );
+          const unsorted = await search(spy, parseSearch('Observation', [['subject', `Patient/${id}`]]));
+          assert.equal(unsorted.matches.length, 3 + n);
         }
       }
       const named = [...texts.values()].filter((x) => statementName(x.sql, x.params)).map((x) => x.sql);
       assert.equal(named.length, 2, 'the Observation search (by subject) and the identifier search');
       assert.ok(named.some((sql) => sql.includes('sp_reference')) && named.some((sql) => sql.includes('sp_token') && !sql.includes('sp_reference')));
       assert.ok(![...texts.keys()].some((sql) => sql.includes('sp_string') && statementName(sql, [1])), 'a name prefix search is never prepared');
+      const unsortedSql = [...texts.keys()].find((sql) => sql.includes('sp_reference') && !sql.includes('sp_token'));
+      assert.ok(unsortedSql && !statementName(unsortedSql, [1]), 'nor an unsorted search by reference');
     });
 
     test('a write may start from the current row its caller read: one statement, and a stale row is read again, never written over', async () => {
