@@ -95,7 +95,7 @@ function driverCount(best: number): number {
  * filter is a per-row probe. The plan made without the values is then the one made with them (the bench's
  * Observation search by subject, code and dates: planning 0.4 ms of 0.6; 1.2 → 0.6 ms a query prepared,
  * measured). Which keys:
- * - an `_id`, or an identifier searched alone: a value matches one row or a few;
+ * - an `_id`, or an identifier (with its value) searched alone: a value matches one row or a few;
  * - a reference, when the search is sorted: every match must then be found and sorted, whatever the plan.
  *   Unsorted (newest rows first by rid), a reference that most rows share (every Encounter's
  *   service-provider) is best found by walking the rows in order and stopping at the page's end, a plan that
@@ -110,7 +110,8 @@ function planIsValueFree(req: SearchRequest): boolean {
   const rank = driverRank(best);
   if (rank === 0) return true;
   if (rank === 1) return req.sort.length > 0;
-  return rank === 2 && ranked.length === 1 && best.param.code === 'identifier';
+  // An identifier with its value (`system|value` or `value`; not `system|`, which most rows may share).
+  return rank === 2 && ranked.length === 1 && best.param.code === 'identifier' && !best.modifier && best.values.every((v) => !v.endsWith('|'));
 }
 
 function whereClause(sql: Sql, req: SearchRequest, r: string, access?: RowFilter): string {
