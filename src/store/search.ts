@@ -89,6 +89,9 @@ function driverCount(best: number): number {
   return best <= 1 ? 1 : 2;
 }
 
+/** The filters, best driver first (what whereClause lets drive, and what planIsValueFree judges). */
+const byDriverRank = (req: SearchRequest) => [...req.filters].sort((a, b) => driverRank(a) - driverRank(b));
+
 /**
  * Whether a search's plan does not depend on its values, so that it may be prepared once per connection and
  * reused (as reads by key are, database.ts byKey): its one driving filter finds rows by key and every other
@@ -104,7 +107,7 @@ function driverCount(best: number): number {
  * a few rows or most of them.
  */
 function planIsValueFree(req: SearchRequest): boolean {
-  const ranked = [...req.filters].sort((a, b) => driverRank(a) - driverRank(b));
+  const ranked = byDriverRank(req);
   const best = ranked[0];
   if (!best) return false;
   const rank = driverRank(best);
@@ -118,7 +121,7 @@ function whereClause(sql: Sql, req: SearchRequest, r: string, access?: RowFilter
   const conds = [`${r}.type = ${sql.p(req.type)}`, `NOT ${r}.deleted`];
   const limit = access?.rows(sql, req.type, r);
   if (limit) conds.push(limit);
-  const ranked = [...req.filters].sort((a, b) => driverRank(a) - driverRank(b));
+  const ranked = byDriverRank(req);
   const drivers = new Set(ranked.slice(0, ranked.length ? driverCount(driverRank(ranked[0])) : 0));
   for (const f of req.filters) conds.push(compileFilter(sql, f, r, req.type, !drivers.has(f), access));
   return conds.join('\n  AND ');
