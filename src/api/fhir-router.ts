@@ -88,7 +88,7 @@ function preferReturn(prefer?: string): 'minimal' | 'representation' | 'Operatio
 }
 
 /** The audit entry of a create, update or patch (or, `found`, of a conditional create that found a match). */
-function writeEntry(req: FhirRequest, status: number, s: store.Stored, found = false): AuditEntry {
+function writeEntry(req: FhirRequest, status: number, s: store.Pending, found = false): AuditEntry {
   const [action, subtype] = found
     ? (['R', 'read'] as const)
     : status === 201
@@ -99,7 +99,7 @@ function writeEntry(req: FhirRequest, status: number, s: store.Stored, found = f
   return { action, subtype, what: [`${s.type}/${s.id}/_history/${s.version}`], patients: patientsOf(s.type, s.id, s.json) };
 }
 
-function deleteEntry(s: store.Stored, previous: store.Stored | undefined): AuditEntry {
+function deleteEntry(s: store.Pending, previous: store.Stored | undefined): AuditEntry {
   const patients = previous && !previous.deleted ? patientsOf(s.type, s.id, previous.json) : [];
   return { action: 'D', subtype: 'delete', what: [`${s.type}/${s.id}/_history/${s.version}`], patients };
 }

@@ -269,7 +269,9 @@ export interface Audited {
  */
 export function auditInWrite(who: Principal) {
   const written = new Set<string>();
-  const key = (e: AuditEntry) => `${e.action} ${e.subtype} ${e.what?.join(' ')}`;
+  // Without the version: an update's entry goes in with VERSION_MARK (store/write.ts), and the request's own
+  // entry, made after the write, has the number.
+  const key = (e: AuditEntry) => `${e.action} ${e.subtype} ${e.what?.map((w) => w.replace(/\/_history\/[^/]*$/, '')).join(' ')}`;
   return {
     values(e: AuditEntry): AuditValues {
       written.add(key(e));

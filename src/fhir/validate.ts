@@ -487,6 +487,10 @@ function walkResource(v: unknown, st: State) {
   walkObject(v as Json, context(type, type), st, true);
 }
 
+/** Characters FHIR strings may not hold: those below U+0020 except tab, line feed and carriage return. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
+
 function checkPrimitive(slot: Slot, v: unknown, st: State) {
   const p = slot.prim as Primitive;
   if (typeof v !== p.json) {
@@ -501,6 +505,15 @@ function checkPrimitive(slot: Slot, v: unknown, st: State) {
   }
   if (p.json === 'string' && (v as string).length === 0) {
     report(st, 'value', '@ is an empty string; FHIR JSON does not allow empty strings: remove the property or give it a value.');
+    return;
+  }
+  if (p.json === 'string' && CONTROL.test(v as string)) {
+    const c = (v as string).match(CONTROL)?.[0].charCodeAt(0) ?? 0;
+    report(
+      st,
+      'value',
+      `@ contains the control character U+${c.toString(16).toUpperCase().padStart(4, '0')}; FHIR text may hold tabs and line breaks but no other character below U+0020: remove it.`,
+    );
     return;
   }
   if (p.test && !p.test(v as never)) {

@@ -10,7 +10,7 @@ import { isResourceType } from '../fhir/definitions.ts';
 import { extractIndex } from '../fhir/index-values.ts';
 import { badRequest, conflict, FhirError, gone, issue, notFound, preconditionFailed } from '../fhir/outcome.ts';
 import { validateResource } from '../fhir/validate.ts';
-import { type AuditValues, deleteResource, insertResource, updateResource } from './write.ts';
+import { type AuditValues, deleteResource, insertResource, updateResource, VERSION_MARK, withVersion } from './write.ts';
 
 export type Resource = Record<string, unknown> & { resourceType: string; id?: string; meta?: Record<string, unknown> };
 
@@ -99,7 +99,7 @@ export async function vread(q: Queryable, type: string, id: string, version: str
 }
 
 /** Checks the resource and returns its JSON text with id and meta set for the new version. */
-function prepare(resource: Resource, id: string, version: number, lastUpdated: string): { json: string; resource: Resource } {
+function prepare(resource: Resource, id: string, version: number | typeof VERSION_MARK, lastUpdated: string): { json: string; resource: Resource } {
   const meta = { ...(resource.meta ?? {}), versionId: String(version), lastUpdated };
   const out: Resource = { resourceType: resource.resourceType, id, meta };
   for (const [k, v] of Object.entries(resource)) if (k !== 'resourceType' && k !== 'id' && k !== 'meta') out[k] = v;
@@ -142,7 +142,10 @@ function sameContent(a: string, b: Resource): boolean {
  * the write creates the resource; for a deletion `previous` is the version deleted. Only for a write made
  * on its own: inside a transaction, its audit is written at the end of that transaction.
  */
-export type AuditOf = (version: Stored, how: { created: boolean; previous?: Stored }) => AuditValues;
+export type AuditOf = (version: Pending, how: { created: boolean; previous?: Stored }) => AuditValues;
+
+/** A version about to be written: an update's number is VERSION_MARK, filled in when it is written. */
+export type Pending = Omit<Stored, 'version'> & { version: number | typeof VERSION_MARK };
 
 export interface WriteResult {
   stored: Stored;
@@ -218,9 +221,25 @@ export async function update(q: Queryable, type: string, id: string, resource: R
     throw badRequest(`The body's id "${resource.id}" does not match the id in the URL "${id}".`, `${type}.id`);
   check(resource);
   const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
+  const index = extractIndex(prepare(resource, id, VERSION_MARK, '').resource); // neither version nor time is indexed
+  /** Writes over version `over` (null: the current one); the result, or undefined when nothing was written. */
+  const write = async (over: number | null, changed: boolean): Promise<WriteResult | undefined> => {
+    const lastUpdated = now();
+    const { json } = prepare(resource, id, VERSION_MARK, lastUpdated);
+    const pending: Pending = { rid: '', type, id, version: VERSION_MARK, lastUpdated, deleted: false, json };
+    const method = opts.method ?? 'PUT';
+    const w = await updateResource(q, { type, id, lastUpdated, method, json, index }, over, changed, opts.audit?.(pending, { created: false }));
+    return w && { status: 200, stored: { ...pending, rid: w.rid, version: w.version, json: withVersion(json, w.version) } };
+  };
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt) await backoff(attempt);
-    const cur = await startFrom(q, type, id, attempt, opts.current);
+    // Usually the resource exists and this changes it: one statement writes over whatever version is current
+    // (or the one If-Match names). Only when that writes nothing is the current row needed, to say why.
+    if (attempt === 0 && opts.current === undefined) {
+      const w = await write(expected ?? null, false);
+      if (w) return w;
+    }
+    const cur = attempt === 0 && opts.current !== undefined ? (opts.current ?? undefined) : await current(q, type, id);
     if (!cur) {
       if (expected !== undefined) throw preconditionFailed(`${type}/${id} does not exist, so it cannot be at version ${expected}.`);
       try {
@@ -234,18 +253,8 @@ export async function update(q: Queryable, type: string, id: string, resource: R
       throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${expected}: someone changed it. Read it again and reapply your change.`);
     }
     if (!cur.deleted && sameContent(cur.json, resource)) return { status: 200, stored: cur };
-    const version = cur.version + 1;
-    const lastUpdated = now();
-    const prepared = prepare(resource, id, version, lastUpdated);
-    const stored: Stored = { rid: cur.rid, type, id, version, lastUpdated, deleted: false, json: prepared.json };
-    const ok = await updateResource(
-      q,
-      cur.rid,
-      cur.version,
-      { type, id, version, lastUpdated, method: opts.method ?? 'PUT', json: prepared.json, index: extractIndex(prepared.resource) },
-      opts.audit?.(stored, { created: false }),
-    );
-    if (ok) return { status: 200, stored };
+    const w = await write(cur.version, true);
+    if (w) return w;
     if (expected !== undefined) throw preconditionFailed(`${type}/${id} changed while you were saving it. Read it again and reapply your change.`);
   }
   throw conflict(`${type}/${id} is being changed by others right now. Try again.`);

@@ -28,27 +28,61 @@ const INDEX_INSERTS = `
 
 const HISTORY_INSERT = `
 , h AS (INSERT INTO resource_history (rid, type, id, version, last_updated, method, content)
-    SELECT r.rid, $1, $2, $3, $4::timestamptz, $6, $5 FROM r)`;
+    SELECT r.rid, $1, $2, r.version, $4::timestamptz, $6, r.content FROM r)`;
+
+/**
+ * An update decides its version number in SQL (the current one plus one), so its JSON is written with this
+ * mark where the number goes, and the statement puts the number in. Nothing else can hold the marked text:
+ * a versionId is an id (letters, digits, "-", "."), and so is every id in a history reference.
+ */
+export const VERSION_MARK = '@version';
+const RESOURCE_MARK = `"versionId":"${VERSION_MARK}"`;
+const AUDIT_MARK = `/_history/${VERSION_MARK}"`;
+
+/** Fills the version into JSON written with the mark: what the statements below do in SQL. */
+export function withVersion(json: string, version: number): string {
+  return json.replaceAll(RESOURCE_MARK, `"versionId":"${version}"`);
+}
+
+/**
+ * JSON that jsonb refuses, though it is valid JSON and valid FHIR: a \u0000 or a lone surrogate (JSON.stringify
+ * escapes nothing else of that kind). For those the content counts as changed (at worst one needless version).
+ */
+const UNPARSABLE = `(content || $5::text) ~ '\\\\u(0000|[dD][89a-fA-F])'`;
+
+/** A resource's JSON as jsonb without id, meta.versionId and meta.lastUpdated (and meta when nothing else is left). */
+function bare(j: string): string {
+  const meta = `((${j} -> 'meta') - 'versionId' - 'lastUpdated')`;
+  return `(${j} - 'id' - 'meta') || CASE WHEN coalesce(${meta}, '{}') = '{}' THEN '{}'::jsonb ELSE jsonb_build_object('meta', ${meta}) END`;
+}
 
 const INDEX_TABLES = ['sp_string', 'sp_token', 'sp_reference', 'sp_date', 'sp_number', 'sp_quantity', 'sp_uri'];
 const INDEX_DELETES = INDEX_TABLES.map((t) => `, d_${t} AS (DELETE FROM ${t} WHERE rid IN (SELECT rid FROM r))`).join('\n');
 
 const INSERT_SQL = `WITH r AS (
   INSERT INTO resources (type, id, version, last_updated, content) VALUES ($1, $2, $3, $4::timestamptz, $5)
-  ON CONFLICT (type, id) DO NOTHING RETURNING rid
+  ON CONFLICT (type, id) DO NOTHING RETURNING rid, version, content
 )${HISTORY_INSERT}${INDEX_INSERTS}
 SELECT rid FROM r`;
 
-// $29: the rid to update, $30: the version it must still have (optimistic concurrency).
+/**
+ * A new version over whatever version type/id has, or only over version $3 when that is not null. Unless
+ * $29 (the caller already compared the content), only when the content changed: a no-op writes nothing.
+ * Concurrent writers of one row queue on its lock, and each re-checks these conditions on the version
+ * written before it, so no update is lost.
+ */
 const UPDATE_SQL = `WITH r AS (
-  UPDATE resources SET version = $3, last_updated = $4::timestamptz, content = $5, deleted = false
-  WHERE rid = $29 AND version = $30 RETURNING rid
+  UPDATE resources SET version = version + 1, last_updated = $4::timestamptz, deleted = false,
+    content = replace($5::text, '${RESOURCE_MARK}', '"versionId":"' || (version + 1) || '"')
+  WHERE type = $1 AND id = $2 AND ($3::int IS NULL OR version = $3)
+    AND ($29::boolean OR deleted OR ${UNPARSABLE} OR NOT EXISTS (SELECT FROM (SELECT content::jsonb AS a, $5::text::jsonb AS b) s WHERE ${bare('a')} = ${bare('b')}))
+  RETURNING rid, version, content
 )${HISTORY_INSERT}${INDEX_DELETES}${INDEX_INSERTS}
-SELECT rid FROM r`;
+SELECT rid, version FROM r`;
 
 const DELETE_SQL = `WITH r AS (
   UPDATE resources SET version = $3, last_updated = $4::timestamptz, deleted = true
-  WHERE rid = $7 AND version = $8 RETURNING rid
+  WHERE rid = $7 AND version = $8 RETURNING rid, version
 ), h AS (INSERT INTO resource_history (rid, type, id, version, last_updated, method, content)
     SELECT r.rid, $1, $2, $3, $4::timestamptz, $6, $5 FROM r)
 ${INDEX_DELETES}
@@ -61,14 +95,15 @@ export type AuditValues = [recorded: string, action: string, subtype: string, ou
 function withAuditRow(sql: string, first: number): string {
   const p = (i: number) => `$${first + i}`;
   const cte = `, a AS (INSERT INTO audit_log (recorded, action, subtype, outcome, agent, patients, content)
-    SELECT ${p(0)}::timestamptz, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, string_to_array(${p(5)}, ' '), ${p(6)} FROM r)`;
-  const tail = '\nSELECT rid FROM r';
+    SELECT ${p(0)}::timestamptz, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, string_to_array(${p(5)}, ' '),
+      replace(${p(6)}, '${AUDIT_MARK}', '/_history/' || r.version || '"') FROM r)`;
+  const tail = sql.slice(sql.lastIndexOf('\nSELECT '));
   return `${sql.slice(0, sql.lastIndexOf(tail))}\n${cte}${tail}`;
 }
 
 const AUDITED = {
   insert: withAuditRow(INSERT_SQL, 29),
-  update: withAuditRow(UPDATE_SQL, 31),
+  update: withAuditRow(UPDATE_SQL, 30),
   delete: withAuditRow(DELETE_SQL, 9),
 };
 
@@ -88,7 +123,7 @@ function columns<T extends unknown[]>(rows: T[], n: number): unknown[][] {
   return cols;
 }
 
-function params(v: VersionToWrite): unknown[] {
+function params(v: Omit<VersionToWrite, 'version'> & { version: number | null }): unknown[] {
   const x = v.index;
   return [
     v.type,
@@ -116,10 +151,24 @@ export async function insertResource(q: Queryable, v: VersionToWrite, audit?: Au
   return rows[0]?.rid;
 }
 
-/** Writes a new version over `rid` if it still has `expectedVersion`. Returns false when someone else wrote first. */
-export async function updateResource(q: Queryable, rid: string, expectedVersion: number, v: VersionToWrite, audit?: AuditValues): Promise<boolean> {
-  const rows = await q.query(audit ? AUDITED.update : UPDATE_SQL, [...params(v), rid, expectedVersion, ...(audit ?? [])]);
-  return rows.length === 1;
+/**
+ * Writes a new version of v.type/v.id, its JSON marked with VERSION_MARK, over version `over` (null: the
+ * current one, whatever it is). Returns the rid and the version written; undefined when nothing was written:
+ * the resource is absent, is at another version than `over`, or (unless `changed`) has this content already.
+ */
+export async function updateResource(
+  q: Queryable,
+  v: Omit<VersionToWrite, 'version'>,
+  over: number | null,
+  changed: boolean,
+  audit?: AuditValues,
+): Promise<{ rid: string; version: number } | undefined> {
+  const rows = await q.query<{ rid: string; version: number }>(audit ? AUDITED.update : UPDATE_SQL, [
+    ...params({ ...v, version: over }),
+    changed,
+    ...(audit ?? []),
+  ]);
+  return rows[0] && { rid: rows[0].rid, version: Number(rows[0].version) };
 }
 
 /** Marks `rid` deleted (a new, empty version in history) if it still has `expectedVersion`. */

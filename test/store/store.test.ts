@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { statementName } from '../../src/db/database.ts';
 import { extractIndex } from '../../src/fhir/index-values.ts';
+import type { FhirError } from '../../src/fhir/outcome.ts';
 import { parseSearch } from '../../src/fhir/search-parser.ts';
 import { search } from '../../src/store/search.ts';
 import * as store from '../../src/store/store.ts';
@@ -176,6 +177,88 @@ for (const kind of kinds()) {
       const created = await store.update(spy, 'Patient', 'start-2', { resourceType: 'Patient' }, { current: null });
       assert.equal(created.status, 201);
       assert.equal(statements.length, 1, 'known absent: created without looking');
+    });
+
+    test('an update is one statement that numbers the version itself; what it does not write is told apart after', async () => {
+      await store.create(t.db, { resourceType: 'Patient', gender: 'female' }, { id: 'fold-1' });
+      const statements: string[] = [];
+      const spy = {
+        query: (sql: string, params?: unknown[]) => {
+          statements.push(sql);
+          return t.db.query(sql, params);
+        },
+      } as typeof t.db;
+      const run = async <T>(fn: () => Promise<T>) => {
+        statements.length = 0;
+        const out = await fn();
+        return { out, n: statements.length };
+      };
+      const versions = async () => (await store.history(t.db, { type: 'Patient', id: 'fold-1', count: 50 })).map((h) => h.version);
+
+      const v2 = await run(() => store.update(spy, 'Patient', 'fold-1', { resourceType: 'Patient', gender: 'male' }));
+      assert.equal(v2.n, 1, 'no read before the write');
+      assert.equal(v2.out.stored.version, 2);
+      const stored = await store.read(t.db, 'Patient', 'fold-1');
+      assert.equal(v2.out.stored.json, stored.json, 'the JSON answered is the JSON stored');
+      assert.equal(JSON.parse(stored.json).meta.versionId, '2');
+      assert.equal(JSON.parse((await store.vread(t.db, 'Patient', 'fold-1', '2')).json).meta.versionId, '2', 'history holds the number too');
+
+      // The same content, in another key order and with the client's own meta: no new version.
+      const same = await run(() =>
+        store.update(spy, 'Patient', 'fold-1', { gender: 'male', meta: { versionId: '1', lastUpdated: '2020-01-01T00:00:00Z' }, resourceType: 'Patient' }),
+      );
+      assert.equal(same.out.stored.version, 2);
+      assert.equal(same.n, 2, 'the write that wrote nothing, then the read that says why');
+      assert.deepEqual(await versions(), [2, 1]);
+
+      // Meta other than version and time is content: a tag makes a version.
+      const tagged = await run(() => store.update(spy, 'Patient', 'fold-1', { resourceType: 'Patient', gender: 'male', meta: { tag: [{ code: 'x' }] } }));
+      assert.equal(tagged.out.stored.version, 3);
+      assert.equal(tagged.n, 1);
+
+      // If-Match: only over the version named.
+      await assert.rejects(
+        store.update(spy, 'Patient', 'fold-1', { resourceType: 'Patient', gender: 'other' }, { ifMatch: 'W/"2"' }),
+        (e: FhirError) => e.status === 412,
+      );
+      assert.deepEqual(await versions(), [3, 2, 1], 'a stale If-Match writes nothing');
+      const matched = await run(() => store.update(spy, 'Patient', 'fold-1', { resourceType: 'Patient', gender: 'other' }, { ifMatch: 'W/"3"' }));
+      assert.equal(matched.out.stored.version, 4);
+      assert.equal(matched.n, 1);
+
+      // A deleted resource is written again in one statement; an absent one is created after the write finds nothing.
+      await store.remove(t.db, 'Patient', 'fold-1');
+      const revived = await run(() => store.update(spy, 'Patient', 'fold-1', { resourceType: 'Patient', gender: 'other' }));
+      assert.deepEqual([revived.out.stored.version, revived.n], [6, 1]);
+      assert.equal(JSON.parse((await store.read(t.db, 'Patient', 'fold-1')).json).gender, 'other');
+      const created = await run(() => store.update(spy, 'Patient', 'fold-2', { resourceType: 'Patient' }));
+      assert.deepEqual([created.out.status, created.out.stored.version, created.n], [201, 1, 3]);
+
+      // A control character FHIR forbids is refused; a lone surrogate (valid JSON, which jsonb refuses) is written.
+      await assert.rejects(
+        store.update(t.db, 'Patient', 'fold-2', { resourceType: 'Patient', name: [{ text: 'nul \u0000 here' }] }),
+        (e: FhirError) => e.status === 400 && /U\+0000/.test(e.message),
+      );
+      const text = 'lone \ud800 surrogate';
+      const w = await store.update(t.db, 'Patient', 'fold-2', { resourceType: 'Patient', name: [{ text }] });
+      assert.equal(JSON.parse((await store.read(t.db, 'Patient', 'fold-2')).json).name[0].text, text);
+      const again = await store.update(t.db, 'Patient', 'fold-2', { resourceType: 'Patient', name: [{ text: `${text}!` }] });
+      assert.equal(again.stored.version, w.stored.version + 1);
+
+      // Writers of one resource at once: each gets its own version, none is lost.
+      const genders = ['male', 'female', 'other', 'unknown', 'male', 'female', 'other', 'unknown'];
+      const all = await Promise.all(
+        genders.map((gender, i) => store.update(t.db, 'Patient', 'fold-1', { resourceType: 'Patient', gender, name: [{ text: `writer ${i}` }] })),
+      );
+      assert.deepEqual(
+        all.map((w) => w.stored.version).sort((a, b) => a - b),
+        [7, 8, 9, 10, 11, 12, 13, 14],
+      );
+      for (const w of all)
+        assert.equal(
+          JSON.parse((await store.vread(t.db, 'Patient', 'fold-1', String(w.stored.version))).json).name[0].text,
+          JSON.parse(w.stored.json).name[0].text,
+        );
     });
   });
 }
