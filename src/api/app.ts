@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Access, type Principal } from '../access/access.ts';
-import { type AuditEntry, auditInWrite, insertAudit, recordAudit, withAudit } from '../audit/audit.ts';
+import { type AuditEntry, auditValues, insertAudit, recordAudit, withAudit } from '../audit/audit.ts';
 import { readCookie } from '../auth/http.ts';
 import { resolveToken, SESSION_COOKIE, type SessionInfo } from '../auth/sessions.ts';
 import type { Config } from '../config.ts';
@@ -248,9 +248,8 @@ async function routeAudited(db: Database, req: FastifyRequest, fr: FhirRequest, 
     const access = publicPath ? Access.system() : await Access.of(db, principal);
     const ctx: Context = { db, q: db, ...base, access, audit: [] };
     if (writesAlone(fr)) {
-      const inWrite = auditInWrite(principal);
-      const res = await route({ ...ctx, auditInWrite: inWrite.values }, fr);
-      await insertAudit(db, inWrite.rest(ctx.audit), principal);
+      const res = await route({ ...ctx, auditInWrite: (e) => auditValues(principal, e) }, fr);
+      await insertAudit(db, ctx.audit, principal);
       return res;
     }
     if (isWrite(fr)) return await withAudit(ctx, principal, (c) => route(c, fr));

@@ -111,9 +111,17 @@ function auditOf(ctx: Context, req: FhirRequest): store.AuditOf | undefined {
   return (s, how) => inWrite(s.deleted ? deleteEntry(s, how.previous) : writeEntry(req, how.created ? 201 : 200, s));
 }
 
-function writeResponse(ctx: Context, req: FhirRequest, status: number, s: store.Stored, message: string, found = false): FhirResponse {
+/** `audited`: the write's audit row went in with it (auditOf); otherwise the entry is recorded here. */
+function writeResponse(
+  ctx: Context,
+  req: FhirRequest,
+  status: number,
+  s: store.Stored,
+  message: string,
+  how: { found?: boolean; audited?: boolean } = {},
+): FhirResponse {
   noteWrite(ctx.db, s.type, s.json, s.rid);
-  ctx.audit.push(writeEntry(req, status, s, found));
+  if (!how.audited) ctx.audit.push(writeEntry(req, status, s, how.found));
   const headers = resourceHeaders(ctx, s);
   if (status === 200) delete headers.Location;
   const ret = preferReturn(req.prefer);
@@ -216,7 +224,7 @@ export async function route(ctx: Context, req: FhirRequest): Promise<FhirRespons
       const cur = await assertCurrentVisible(ctx, type, id);
       access.assertWritable(type, { ...resource, id });
       const r = await store.update(ctx.q, type, id, resource, { ifMatch: req.ifMatch, audit: auditOf(ctx, req), current: cur });
-      return writeResponse(ctx, req, r.status, r.stored, r.status === 201 ? 'Created.' : 'Updated.');
+      return writeResponse(ctx, req, r.status, r.stored, r.status === 201 ? 'Created.' : 'Updated.', r);
     }
     if (method === 'PATCH') {
       access.assert(type, 'u');
@@ -279,13 +287,13 @@ async function createInteraction(ctx: Context, req: FhirRequest, type: string): 
     if (ids.length > 1) throw preconditionFailed(`If-None-Exist matched ${ids.length} or more ${type} resources; make the criteria more specific.`);
     if (ids.length === 1) {
       const s = await store.read(ctx.q, type, ids[0]);
-      return writeResponse(ctx, req, 200, s, `${type}/${s.id} already exists; nothing created.`, true);
+      return writeResponse(ctx, req, 200, s, `${type}/${s.id} already exists; nothing created.`, { found: true });
     }
   }
   ctx.access.assertWritable(type, resource);
   const { id: _ignored, ...rest } = resource;
   const r = await store.create(ctx.q, rest as store.Resource, { id: req.assignedId, audit: auditOf(ctx, req) });
-  return writeResponse(ctx, req, 201, r.stored, `Created ${type}/${r.stored.id}.`);
+  return writeResponse(ctx, req, 201, r.stored, `Created ${type}/${r.stored.id}.`, r);
 }
 
 /**
@@ -317,13 +325,13 @@ async function readVisible(ctx: Context, type: string, id: string): Promise<stor
 
 async function deleteOne(ctx: Context, type: string, id: string, ifMatch?: string, audit?: store.AuditOf, known?: store.Stored | null) {
   const cur = known === undefined ? await store.current(ctx.q, type, id) : (known ?? undefined);
-  const s = await store.remove(ctx.q, type, id, { ifMatch, audit, current: cur ?? null });
-  if (s) {
+  const r = await store.remove(ctx.q, type, id, { ifMatch, audit, current: cur ?? null });
+  if (r) {
     // What was restricted may change: the deleted version's labels and row decide (see noteWrite).
     noteWrite(ctx.db, type, cur?.json ?? '', cur?.rid);
-    ctx.audit.push(deleteEntry(s, cur));
+    if (!r.audited) ctx.audit.push(deleteEntry(r.stored, cur));
   }
-  return s;
+  return r?.stored;
 }
 
 /** $validate (type or instance level): checks the resource as create or update would, and writes nothing. */

@@ -1,7 +1,7 @@
 /**
  * The audit: every access becomes a FHIR AuditEvent in the audit_log table.
  * - A write's events go in the write's own transaction (withAudit): no write without its audit. A request that
- *   makes one write on its own puts its event in the write's very statement (auditInWrite, store/write.ts).
+ *   makes one write on its own puts its event in the write's very statement (auditValues, store/write.ts).
  * - A read's events go through a group-commit writer before the response leaves (recordAudit): the data
  *   is not sent until its audit row is committed, and concurrent reads share one statement. That commit does
  *   not wait for the disk: the rows reach it within AUDIT_FLUSH_MS (see INSERT_ASYNC) — a crash can lose the
@@ -263,23 +263,13 @@ export interface Audited {
 }
 
 /**
- * For a request that makes one write on its own (no transaction around it): its audit row goes in the
- * write's own statement (`values`, given to the store; see store/write.ts). `rest` is then what the request
- * recorded besides: none for the interactions that write alone, and written at once if ever there is any.
+ * For a request that makes one write on its own (no transaction around it): the values of its audit row,
+ * which go in the write's own statement (given to the store; see store/write.ts). The store says whether
+ * they went in (WriteResult.audited); a write that wrote nothing (a no-op update) is audited the usual way.
  */
-export function auditInWrite(who: Principal) {
-  const written = new Set<string>();
-  // Without the version: an update's entry goes in with VERSION_MARK (store/write.ts), and the request's own
-  // entry, made after the write, has the number.
-  const key = (e: AuditEntry) => `${e.action} ${e.subtype} ${e.what?.map((w) => w.replace(/\/_history\/[^/]*$/, '')).join(' ')}`;
-  return {
-    values(e: AuditEntry): AuditValues {
-      written.add(key(e));
-      const [row] = toRows([e], who);
-      return COLUMNS.map((f) => row[f]) as AuditValues;
-    },
-    rest: (entries: AuditEntry[]) => entries.filter((e) => !written.has(key(e))),
-  };
+export function auditValues(who: Principal, e: AuditEntry): AuditValues {
+  const [row] = toRows([e], who);
+  return COLUMNS.map((f) => row[f]) as AuditValues;
 }
 
 /** Runs `fn` in a transaction whose audit entries are written in that same transaction before it commits. */

@@ -151,6 +151,8 @@ export interface WriteResult {
   stored: Stored;
   /** 201 for a new resource, 200 for an update (or a no-op/matched conditional create). */
   status: 200 | 201;
+  /** Whether the write's audit row (`audit`) went in with it: false when nothing was written (a no-op). */
+  audited: boolean;
 }
 
 export async function create(q: Queryable, resource: Resource, opts: { id?: string; audit?: AuditOf } = {}): Promise<WriteResult> {
@@ -167,7 +169,7 @@ export async function create(q: Queryable, resource: Resource, opts: { id?: stri
       opts.audit?.(stored, { created: true }),
     );
     if (rid === undefined) throw conflict(`${resource.resourceType}/${id} already exists.`);
-    return { status: 201, stored: { ...stored, rid } };
+    return { status: 201, stored: { ...stored, rid }, audited: opts.audit !== undefined };
   } catch (err) {
     if ((err as { code?: string }).code === '23505') throw conflict(`${resource.resourceType}/${id} already exists.`);
     throw err;
@@ -229,7 +231,8 @@ export async function update(q: Queryable, type: string, id: string, resource: R
     const pending: Pending = { rid: '', type, id, version: VERSION_MARK, lastUpdated, deleted: false, json };
     const method = opts.method ?? 'PUT';
     const w = await updateResource(q, { type, id, lastUpdated, method, json, index }, over, changed, opts.audit?.(pending, { created: false }));
-    return w && { status: 200, stored: { ...pending, rid: w.rid, version: w.version, json: withVersion(json, w.version) } };
+    if (!w) return undefined;
+    return { status: 200, stored: { ...pending, rid: w.rid, version: w.version, json: withVersion(json, w.version) }, audited: opts.audit !== undefined };
   };
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt) await backoff(attempt);
@@ -239,7 +242,7 @@ export async function update(q: Queryable, type: string, id: string, resource: R
       const w = await write(expected ?? null, false);
       if (w) return w;
     }
-    const cur = attempt === 0 && opts.current !== undefined ? (opts.current ?? undefined) : await current(q, type, id);
+    const cur = await startFrom(q, type, id, attempt, opts.current);
     if (!cur) {
       if (expected !== undefined) throw preconditionFailed(`${type}/${id} does not exist, so it cannot be at version ${expected}.`);
       try {
@@ -252,7 +255,7 @@ export async function update(q: Queryable, type: string, id: string, resource: R
     if (expected !== undefined && cur.version !== expected) {
       throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${expected}: someone changed it. Read it again and reapply your change.`);
     }
-    if (!cur.deleted && sameContent(cur.json, resource)) return { status: 200, stored: cur };
+    if (!cur.deleted && sameContent(cur.json, resource)) return { status: 200, stored: cur, audited: false };
     const w = await write(cur.version, true);
     if (w) return w;
     if (expected !== undefined) throw preconditionFailed(`${type}/${id} changed while you were saving it. Read it again and reapply your change.`);
@@ -299,25 +302,28 @@ function applyJsonPatch(doc: Resource, operations: Operation[]): Resource {
   }
 }
 
-/** Deletes type/id (soft: history kept). Deleting what is absent or already deleted succeeds (idempotent). */
+/**
+ * Deletes type/id (soft: history kept). Deleting what is absent (undefined) or already deleted (its row, not
+ * audited) succeeds: idempotent.
+ */
 export async function remove(
   q: Queryable,
   type: string,
   id: string,
   opts: { ifMatch?: string; audit?: AuditOf; current?: Stored | null } = {},
-): Promise<Stored | undefined> {
+): Promise<{ stored: Stored; audited: boolean } | undefined> {
   assertType(type);
   const expected = opts.ifMatch !== undefined ? parseETag(opts.ifMatch) : undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (attempt) await backoff(attempt);
     const cur = await startFrom(q, type, id, attempt, opts.current);
-    if (!cur || cur.deleted) return cur;
+    if (!cur || cur.deleted) return cur && { stored: cur, audited: false };
     if (expected !== undefined && cur.version !== expected) throw preconditionFailed(`${type}/${id} is at version ${cur.version}, not ${expected}.`);
     const version = cur.version + 1;
     const lastUpdated = now();
     const stored: Stored = { ...cur, version, lastUpdated, deleted: true, json: '' };
     if (await deleteResource(q, cur.rid, cur.version, { type, id, version, lastUpdated }, opts.audit?.(stored, { created: false, previous: cur }))) {
-      return stored;
+      return { stored, audited: opts.audit !== undefined };
     }
   }
   throw conflict(`${type}/${id} is being changed by others right now. Try again.`);

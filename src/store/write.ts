@@ -88,7 +88,7 @@ const DELETE_SQL = `WITH r AS (
 ${INDEX_DELETES}
 SELECT rid FROM r`;
 
-/** An audit row's values, in audit_log's column order (audit/audit.ts COLUMNS; built by auditInWrite). */
+/** An audit row's values, in audit_log's column order (audit/audit.ts COLUMNS; built by auditValues). */
 export type AuditValues = [recorded: string, action: string, subtype: string, outcome: string, agent: string, patients: string, content: string];
 
 /** `sql` with an audit row inserted alongside the write, its values bound from parameter `first` on. */

@@ -121,6 +121,26 @@ for (const kind of kinds()) {
       );
     });
 
+    test('an update that changes nothing, or creates, is audited once like any other', async () => {
+      const m = await mark();
+      const c = await fhir(s.base, 'POST', 'Observation', observation(p2), bearer(physician));
+      const same = await fhir(s.base, 'PUT', `Observation/${c.json.id}`, c.json, bearer(physician));
+      assert.equal(same.status, 200);
+      assert.equal(same.json.meta.versionId, '1', 'no new version');
+      const id = `audit-put-${Date.now()}`;
+      const made = await fhir(s.base, 'PUT', `Observation/${id}`, { ...observation(p2), id }, bearer(physician));
+      assert.equal(made.status, 201);
+      const rows = await rowsSince(m);
+      assert.deepEqual(
+        rows.map((r) => [`${r.action} ${r.subtype}`, JSON.parse(r.content).entity.at(-1).what.reference]),
+        [
+          ['C create', `Observation/${c.json.id}/_history/1`],
+          ['U update', `Observation/${c.json.id}/_history/1`],
+          ['C create', `Observation/${id}/_history/1`],
+        ],
+      );
+    });
+
     test('reads arriving together share an audit round (one statement, one transaction)', async () => {
       const m = await mark();
       const reads = await Promise.all(Array.from({ length: 8 }, () => fhir(s.base, 'GET', `Patient/${p1}`, undefined, bearer(physician))));

@@ -171,7 +171,7 @@ for (const kind of kinds()) {
 
       statements.length = 0;
       const gone = await store.remove(spy, 'Patient', 'start-1', { current: await store.current(t.db, 'Patient', 'start-1') });
-      assert.equal(gone?.version, 4);
+      assert.equal(gone?.stored.version, 4);
       assert.equal(statements.length, 1);
       statements.length = 0;
       const created = await store.update(spy, 'Patient', 'start-2', { resourceType: 'Patient' }, { current: null });
