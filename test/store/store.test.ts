@@ -11,6 +11,18 @@ import { search } from '../../src/store/search.ts';
 import * as store from '../../src/store/store.ts';
 import { kinds, type TestDb, testDatabase } from '../helpers.ts';
 
+/** A Queryable that runs on `db` and records each statement's text. */
+function spyOn(db: TestDb['db']) {
+  const statements: string[] = [];
+  const spy = {
+    query: (sql: string, params?: unknown[]) => {
+      statements.push(sql);
+      return db.query(sql, params);
+    },
+  } as TestDb['db'];
+  return { statements, spy };
+}
+
 for (const kind of kinds()) {
   describe(`store on ${kind}`, () => {
     let t: TestDb;
@@ -140,13 +152,7 @@ for (const kind of kinds()) {
 
     test('a write may start from the current row its caller read: one statement, and a stale row is read again, never written over', async () => {
       await store.create(t.db, { resourceType: 'Patient', gender: 'female' }, { id: 'start-1' });
-      const statements: string[] = [];
-      const spy = {
-        query: (sql: string, params?: unknown[]) => {
-          statements.push(sql);
-          return t.db.query(sql, params);
-        },
-      } as typeof t.db;
+      const { statements, spy } = spyOn(t.db);
       const fresh = await store.current(t.db, 'Patient', 'start-1');
       const v2 = await store.update(spy, 'Patient', 'start-1', { resourceType: 'Patient', gender: 'male' }, { current: fresh ?? null });
       assert.equal(v2.stored.version, 2);
@@ -181,13 +187,7 @@ for (const kind of kinds()) {
 
     test('an update is one statement that numbers the version itself; what it does not write is told apart after', async () => {
       await store.create(t.db, { resourceType: 'Patient', gender: 'female' }, { id: 'fold-1' });
-      const statements: string[] = [];
-      const spy = {
-        query: (sql: string, params?: unknown[]) => {
-          statements.push(sql);
-          return t.db.query(sql, params);
-        },
-      } as typeof t.db;
+      const { statements, spy } = spyOn(t.db);
       const run = async <T>(fn: () => Promise<T>) => {
         statements.length = 0;
         const out = await fn();
